@@ -1,0 +1,28 @@
+/** One problem in a config or policy file, located by key path and, when known, line and column. */
+export interface ConfigIssue {
+  readonly path: string;
+  readonly message: string;
+  readonly line?: number;
+  readonly col?: number;
+}
+
+/**
+ * A config or policy file was refused. `issues` lists every problem found in
+ * one pass, so a user fixes them all in one edit; `message` has one line each.
+ */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  readonly code = "CONFIG_INVALID";
+  constructor(
+    readonly file: string,
+    readonly issues: readonly ConfigIssue[],
+  ) {
+    super(issues.map((issue) => formatIssue(file, issue)).join("\n"));
+  }
+}
+
+/** `file:line:col: path: message`, leaving out what is unknown. */
+export function formatIssue(file: string, issue: ConfigIssue): string {
+  const where = issue.line === undefined ? file : `${file}:${issue.line}:${issue.col ?? 1}`;
+  return issue.path === "" ? `${where}: ${issue.message}` : `${where}: ${issue.path}: ${issue.message}`;
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["lib/**/*.test.ts", "ca/**/*.test.ts", "sidecar/**/*.test.ts", "deploy/**/*.test.ts", "test/**/*.test.ts"],
+    // Integration tests start real servers and processes; give them room on a 2-core machine.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+    // Two cores: more workers than that only makes TLS-heavy tests time out.
+    maxWorkers: 2,
+  },
+});
