@@ -44,8 +44,7 @@ export class ConfigSource {
         doc.errors.map((e) => ({
           path: "",
           message: `YAML syntax: ${e.message.split("\n")[0] ?? e.message}`,
-          line: e.linePos?.[0].line,
-          col: e.linePos?.[0].col,
+          ...lines.linePos(e.pos[0]),
         })),
       );
     }

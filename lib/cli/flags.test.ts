@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { formatHelp, parseFlags, UsageError } from "./flags.js";
+
+const specs = {
+  "trust-domain": { type: "string", description: "trust domain", required: true },
+  dir: { type: "string", description: "output directory", required: true },
+  force: { type: "boolean", description: "overwrite" },
+} as const;
+
+describe("parseFlags", () => {
+  it("parses known flags", () => {
+    const flags = parseFlags("mesh-ca init", ["--trust-domain", "example.org", "--dir=/tmp/x", "--force"], specs);
+    expect(flags).toEqual({ help: false, "trust-domain": "example.org", dir: "/tmp/x", force: true });
+  });
+
+  it("reports every bad flag at once and points at --help", () => {
+    let err: unknown;
+    try {
+      parseFlags("mesh-ca init", ["--trust-domian", "x", "--force=yes", "extra"], specs);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message.split("\n")).toEqual([
+      "mesh-ca init: unknown flag --trust-domian",
+      "mesh-ca init: flag --force takes no value",
+      'mesh-ca init: unexpected argument "x"',
+      'mesh-ca init: unexpected argument "extra"',
+      "mesh-ca init: flag --trust-domain is required",
+      "mesh-ca init: flag --dir is required",
+      'run "mesh-ca init --help" for usage',
+    ]);
+  });
+
+  it("does not demand required flags when help is asked for", () => {
+    expect(parseFlags("mesh-ca init", ["--help"], specs).help).toBe(true);
+  });
+
+  it("renders every flag in help", () => {
+    const help = formatHelp("mesh-ca init", "Create a CA.", specs);
+    expect(help).toContain("--trust-domain VALUE");
+    expect(help).toContain("(required)");
+    expect(help).toContain("--force");
+  });
+});
