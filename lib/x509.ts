@@ -7,10 +7,9 @@ import "reflect-metadata";
 import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 
-type WebCrypto = Parameters<typeof x509.cryptoProvider.set>[0];
-
-/** Node's WebCrypto, typed as the library expects it. */
-export const nodeWebCrypto = webcrypto as unknown as WebCrypto;
-x509.cryptoProvider.set(nodeWebCrypto);
+/** Node's WebCrypto; the same object the library signs and verifies with. */
+export const nodeWebCrypto: webcrypto.Crypto = webcrypto;
+// The library types its provider with the DOM's Crypto, which Node's matches at run time.
+x509.cryptoProvider.set(nodeWebCrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
 
 export { x509 };
