@@ -1,0 +1,102 @@
+/**
+ * mesh-ca's errors and their stable codes. API errors keep what the caller
+ * is told (`message`: what to fix, nothing internal) apart from what the log
+ * gets (`cause` and `detail`), after smallstep's errs package. Every code is
+ * documented in docs/errors.md; ca/errors.test.ts fails when one is missing.
+ */
+
+/** Codes of the HTTP API's `{"error": {"code", "message"}}` answers. */
+export const ApiErrorCode = {
+  INVALID_REQUEST: "INVALID_REQUEST",
+  INVALID_CSR: "INVALID_CSR",
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  FORBIDDEN: "FORBIDDEN",
+  NOT_FOUND: "NOT_FOUND",
+  METHOD_NOT_ALLOWED: "METHOD_NOT_ALLOWED",
+  BODY_TOO_LARGE: "BODY_TOO_LARGE",
+  UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+  RATE_LIMITED: "RATE_LIMITED",
+  INTERNAL: "INTERNAL",
+  UNAVAILABLE: "UNAVAILABLE",
+} as const;
+export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
+
+/** The HTTP status of each API error code. */
+export const API_ERROR_STATUS: Readonly<Record<ApiErrorCode, number>> = {
+  INVALID_REQUEST: 400,
+  INVALID_CSR: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+};
+
+/** Extra context of an ApiError: for the log only, never the answer. */
+export interface ApiErrorOptions {
+  /** The underlying error (logged with its stack). */
+  cause?: unknown;
+  /** Short machine-readable reason for logs, e.g. "token_expired". */
+  reason?: string;
+  /** More fields for the log line (never a token, key or CSR). */
+  detail?: Record<string, unknown>;
+  /** Response headers, e.g. Retry-After. */
+  headers?: Record<string, string>;
+}
+
+/** An API request was refused or failed; `message` is what the caller sees. */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  readonly status: number;
+  readonly reason: string | undefined;
+  readonly detail: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    readonly code: ApiErrorCode,
+    message: string,
+    options: ApiErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = API_ERROR_STATUS[code];
+    this.reason = options.reason;
+    this.detail = options.detail ?? {};
+    this.headers = options.headers ?? {};
+  }
+
+  /** The JSON body of the answer: `{"error": {"code", "message"}}`. */
+  toJSON(): { error: { code: ApiErrorCode; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+/** Codes of failures of the `mesh-ca` commands (besides CONFIG_INVALID and USAGE from lib/). */
+export const CaErrorCode = {
+  /** `init` would overwrite existing files. */
+  WOULD_OVERWRITE: "CA_WOULD_OVERWRITE",
+  /** Signing certificate, key, chain or bundle unreadable or unfit. */
+  SIGNING_MATERIAL_INVALID: "CA_SIGNING_MATERIAL_INVALID",
+  /** The join-token store file cannot be read, parsed or written. */
+  TOKEN_STORE_INVALID: "CA_TOKEN_STORE_INVALID",
+  /** `token revoke` named a token id that is not in the store. */
+  TOKEN_NOT_FOUND: "CA_TOKEN_NOT_FOUND",
+  /** A server could not start (address in use, JWKS unreadable, ...). */
+  STARTUP_FAILED: "CA_STARTUP_FAILED",
+} as const;
+export type CaErrorCode = (typeof CaErrorCode)[keyof typeof CaErrorCode];
+
+/** A mesh-ca command failed at run time (exit code 1); the message says what to do. */
+export class CaError extends Error {
+  override readonly name = "CaError";
+  constructor(
+    readonly code: CaErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

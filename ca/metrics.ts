@@ -1,0 +1,55 @@
+/**
+ * mesh-ca's Prometheus metrics. The names and labels are public API
+ * (DESIGN.md "Contract: metrics"): dashboards and alerts in deploy/ use them.
+ * One Registry per program, passed in; no global default registry.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { registerProcessMetrics } from "../lib/admin/process-metrics.js";
+
+/** How a caller authenticated (label `method`). */
+export const ISSUANCE_METHODS = ["kubernetes", "join_token", "renewal"] as const;
+export type IssuanceMethod = (typeof ISSUANCE_METHODS)[number];
+
+/** Outcome of an SVID request (label `result`). */
+export const ISSUANCE_RESULTS = ["issued", "unauthenticated", "forbidden", "invalid_csr", "rate_limited", "error"] as const;
+export type IssuanceResult = (typeof ISSUANCE_RESULTS)[number];
+
+/** The CA's metrics, registered in one registry. */
+export interface CaMetrics {
+  readonly registry: Registry;
+  readonly svidRequests: Counter<"method" | "result">;
+  readonly signDuration: Histogram;
+  readonly signingCertExpiry: Gauge;
+  readonly rootExpiry: Gauge;
+}
+
+/** Creates the metrics in `registry` (a new one by default), with every method×result pair at 0. */
+export function createCaMetrics(registry: Registry = new Registry(), { processMetrics = true } = {}): CaMetrics {
+  if (processMetrics) registerProcessMetrics(registry);
+  const svidRequests = new Counter({
+    name: "mesh_ca_svid_requests_total",
+    help: "SVID requests by authentication method and result.",
+    labelNames: ["method", "result"] as const,
+    registers: [registry],
+  });
+  // Pre-initialised so rate() and alerts see every series from the first scrape.
+  for (const method of ISSUANCE_METHODS) for (const result of ISSUANCE_RESULTS) svidRequests.inc({ method, result }, 0);
+  const signDuration = new Histogram({
+    name: "mesh_ca_svid_sign_duration_seconds",
+    help: "Time to build and sign one SVID (after authentication and CSR verification).",
+    // Signing takes tens of microseconds; the upper buckets catch a starved event loop.
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+    registers: [registry],
+  });
+  const signingCertExpiry = new Gauge({
+    name: "mesh_ca_signing_cert_expiry_timestamp_seconds",
+    help: "notAfter of the signing certificate, as a Unix timestamp.",
+    registers: [registry],
+  });
+  const rootExpiry = new Gauge({
+    name: "mesh_ca_root_expiry_timestamp_seconds",
+    help: "Earliest notAfter among the published trust bundle's roots, as a Unix timestamp.",
+    registers: [registry],
+  });
+  return { registry, svidRequests, signDuration, signingCertExpiry, rootExpiry };
+}

@@ -1,0 +1,236 @@
+/**
+ * `POST /v1/svid`: authenticate, rate-limit, verify the CSR, sign, check,
+ * answer. The order is deliberate: the credential is judged before the CSR
+ * (401 before 400), the rate limit before the CSR's signature is verified
+ * (the expensive part a flood would aim at), and a join token's use is taken
+ * only once everything else has passed, right before signing.
+ *
+ * The SPIFFE ID always comes from the credential. A CSR may name no URI SAN
+ * (the usual case) or exactly that ID; anything else is refused with 403.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
+import { parseDuration } from "../../lib/duration.js";
+import { secretHash, type Logger } from "../../lib/log.js";
+import type { Attestation } from "../attest/attestation.js";
+import type { JoinTokenAttestor } from "../attest/join-token.js";
+import type { KubernetesAttestor } from "../attest/kubernetes.js";
+import { attestRenewal, hasClientCertificate } from "../attest/renewal.js";
+import type { CaConfig } from "../config.js";
+import { ApiError, ApiErrorCode } from "../errors.js";
+import type { CaMetrics, IssuanceMethod, IssuanceResult } from "../metrics.js";
+import type { SigningAuthority } from "../signing/authority.js";
+import { CsrError, csrDerFromPem, verifyCsr } from "../signing/csr.js";
+import { JOIN_TOKEN_PREFIX } from "../tokens/join-token.js";
+import { mediaType, readBody, sendError, sendJson } from "./http.js";
+import type { RateLimiter } from "./rate-limit.js";
+
+/** What the handler needs; built once by the server. */
+export interface SvidHandlerDeps {
+  authority: SigningAuthority;
+  kubernetes: KubernetesAttestor | undefined;
+  joinTokens: JoinTokenAttestor | undefined;
+  svid: CaConfig["svid"];
+  maxBodyBytes: number;
+  rateLimiter: RateLimiter;
+  metrics: CaMetrics;
+  logger: Logger;
+  now: () => Date;
+}
+
+/** The accepted request: a PEM CSR and an optional lifetime. */
+interface SvidRequest {
+  csrPem: string;
+  ttlMs: number | undefined;
+}
+
+const MIN_TTL_MS = 10_000;
+
+/** How the request authenticates, read from headers before the body. */
+type Credential = { method: "kubernetes" | "join_token"; token: string } | { method: "renewal" };
+
+function resultOf(err: ApiError): IssuanceResult {
+  switch (err.code) {
+    case ApiErrorCode.UNAUTHENTICATED:
+      return "unauthenticated";
+    case ApiErrorCode.FORBIDDEN:
+      return "forbidden";
+    case ApiErrorCode.RATE_LIMITED:
+      return "rate_limited";
+    case ApiErrorCode.INVALID_CSR:
+    case ApiErrorCode.INVALID_REQUEST:
+    case ApiErrorCode.BODY_TOO_LARGE:
+    case ApiErrorCode.UNSUPPORTED_MEDIA_TYPE:
+      return "invalid_csr";
+    default:
+      return "error";
+  }
+}
+
+/** Handles one `POST /v1/svid`; never throws. */
+export async function handleSvidRequest(req: IncomingMessage, res: ServerResponse, deps: SvidHandlerDeps): Promise<void> {
+  const remoteAddress = req.socket.remoteAddress ?? "unknown";
+  let method: IssuanceMethod | undefined;
+  let fingerprint: Record<string, string> = {};
+  try {
+    const credential = readCredential(req);
+    method = credential.method;
+    fingerprint = fingerprintOf(credential, req);
+    const type = mediaType(req);
+    if (type !== "application/json" && type !== "application/pkcs10") {
+      throw new ApiError(ApiErrorCode.UNSUPPORTED_MEDIA_TYPE, 'send Content-Type: application/json with {"csr": "<PEM>"} (or application/pkcs10 with the PEM CSR)', {
+        reason: "unsupported_media_type",
+      });
+    }
+    const body = await readBody(req, deps.maxBodyBytes);
+    const attestation = await attest(credential, req, deps);
+    const decision = deps.rateLimiter.take(attestation.id.toString(), deps.now().getTime());
+    if (!decision.allowed) {
+      throw new ApiError(ApiErrorCode.RATE_LIMITED, `too many SVID requests for this identity; retry after ${decision.retryAfterSeconds} s`, {
+        reason: "rate_limited",
+        detail: { spiffeId: attestation.id.toString() },
+        headers: { "retry-after": String(decision.retryAfterSeconds) },
+      });
+    }
+    const request = type === "application/json" ? parseJsonRequest(body) : parsePkcs10Request(body, req.url ?? "");
+    const csr = checkedCsr(request.csrPem, attestation);
+    await attestation.commit?.();
+    const lifetimeMs = Math.min(request.ttlMs ?? deps.svid.defaultTtlMs, deps.svid.maxTtlMs);
+    const started = process.hrtime.bigint();
+    const issued = deps.authority.issue({
+      id: attestation.id,
+      spki: csr.spki,
+      subjectPublicKey: csr.subjectPublicKey,
+      lifetimeMs,
+      backdateMs: deps.svid.backdateMs,
+      now: deps.now(),
+    });
+    deps.metrics.signDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    deps.metrics.svidRequests.inc({ method: attestation.method, result: "issued" });
+    deps.logger.info(
+      {
+        event: "svid_issued",
+        serial: issued.serialHex,
+        spiffeId: issued.id.toString(),
+        method: attestation.method,
+        notAfter: issued.notAfter.toISOString(),
+        remoteAddress,
+        ...attestation.credential,
+        csrKey: csr.keyDescription,
+      },
+      "issued SVID",
+    );
+    sendJson(res, 200, {
+      spiffeId: issued.id.toString(),
+      certChain: issued.chainPem,
+      bundle: deps.authority.bundle.pem,
+      expiresAt: issued.notAfter.toISOString(),
+    });
+  } catch (thrown) {
+    const err = thrown instanceof ApiError ? thrown : internalError(thrown);
+    if (method) deps.metrics.svidRequests.inc({ method, result: resultOf(err) });
+    const fields = { event: "svid_refused", method, code: err.code, reason: err.reason, remoteAddress, ...fingerprint, ...err.detail };
+    if (err.status >= 500) deps.logger.error({ ...fields, err: err.cause ?? thrown }, err.message);
+    else deps.logger.warn(fields, err.message);
+    sendError(res, err);
+  }
+}
+
+/** What the log may say about a credential: a short hash of a token (the join token id is the same hash), or a certificate serial. */
+function fingerprintOf(credential: Credential, req: IncomingMessage): Record<string, string> {
+  if (credential.method === "renewal") {
+    const serial = (req.socket as TLSSocket).getPeerX509Certificate()?.serialNumber;
+    return serial ? { presentedSerial: serial.toLowerCase() } : {};
+  }
+  return credential.method === "join_token" ? { joinTokenId: secretHash(credential.token) } : { tokenHash: secretHash(credential.token) };
+}
+
+function internalError(cause: unknown): ApiError {
+  return new ApiError(ApiErrorCode.INTERNAL, "the CA failed to process the request; it has been logged", { reason: "internal", cause });
+}
+
+function readCredential(req: IncomingMessage): Credential {
+  const header = req.headers.authorization;
+  if (header !== undefined) {
+    const match = /^Bearer +(\S+) *$/i.exec(header);
+    if (!match) {
+      throw new ApiError(ApiErrorCode.UNAUTHENTICATED, "Authorization header must be: Bearer <token>", { reason: "bad_authorization_header" });
+    }
+    const token = match[1] as string;
+    return { method: token.startsWith(JOIN_TOKEN_PREFIX) ? "join_token" : "kubernetes", token };
+  }
+  if (hasClientCertificate(req.socket as TLSSocket)) return { method: "renewal" };
+  throw new ApiError(
+    ApiErrorCode.UNAUTHENTICATED,
+    "no credential: send Authorization: Bearer <service-account or join token>, or your current SVID as TLS client certificate",
+    { reason: "no_credential" },
+  );
+}
+
+async function attest(credential: Credential, req: IncomingMessage, deps: SvidHandlerDeps): Promise<Attestation> {
+  const now = deps.now();
+  switch (credential.method) {
+    case "renewal":
+      return attestRenewal(req.socket as TLSSocket, deps.authority.trustDomain, now);
+    case "join_token":
+      if (!deps.joinTokens) {
+        throw new ApiError(ApiErrorCode.UNAUTHENTICATED, "join tokens are not enabled on this CA", { reason: "join_tokens_disabled" });
+      }
+      return deps.joinTokens.attest(credential.token, now);
+    case "kubernetes":
+      if (!deps.kubernetes) {
+        throw new ApiError(ApiErrorCode.UNAUTHENTICATED, "Kubernetes service-account tokens are not accepted by this CA", {
+          reason: "kubernetes_disabled",
+        });
+      }
+      return deps.kubernetes.attest(credential.token, now);
+  }
+}
+
+function invalidRequest(message: string): ApiError {
+  return new ApiError(ApiErrorCode.INVALID_REQUEST, message, { reason: "invalid_request" });
+}
+
+function parseTtl(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const ms = typeof value === "string" ? parseDuration(value) : undefined;
+  if (ms === undefined) throw invalidRequest('ttl must be a duration such as "1h" or "30m"');
+  if (ms < MIN_TTL_MS) throw invalidRequest(`ttl must be at least ${MIN_TTL_MS / 1000}s`);
+  return ms;
+}
+
+function parseJsonRequest(body: Buffer): SvidRequest {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw invalidRequest('body is not JSON: send {"csr": "<PEM CSR>", "ttl": "1h"}');
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw invalidRequest('body must be a JSON object: {"csr": "<PEM CSR>"}');
+  const { csr, ttl } = doc as { csr?: unknown; ttl?: unknown };
+  if (typeof csr !== "string" || csr === "") throw invalidRequest('body must have "csr": a PEM certificate signing request');
+  return { csrPem: csr, ttlMs: parseTtl(ttl) };
+}
+
+function parsePkcs10Request(body: Buffer, url: string): SvidRequest {
+  const ttl = new URL(url, "https://mesh-ca").searchParams.get("ttl");
+  return { csrPem: body.toString("latin1"), ttlMs: parseTtl(ttl ?? undefined) };
+}
+
+function checkedCsr(csrPem: string, attestation: Attestation): ReturnType<typeof verifyCsr> {
+  let csr: ReturnType<typeof verifyCsr>;
+  try {
+    csr = verifyCsr(csrDerFromPem(csrPem));
+  } catch (err) {
+    if (err instanceof CsrError) throw new ApiError(ApiErrorCode.INVALID_CSR, err.message, { reason: "invalid_csr" });
+    throw err;
+  }
+  const wanted = attestation.id.toString();
+  if (csr.uris.length > 1 || (csr.uris.length === 1 && csr.uris[0] !== wanted)) {
+    throw new ApiError(ApiErrorCode.FORBIDDEN, `CSR asks for a URI SAN other than ${wanted}, the ID your credential proves; leave SANs out of the CSR`, {
+      reason: "csr_foreign_id",
+      detail: { spiffeId: wanted, requested: csr.uris.slice(0, 3).map((u) => u.slice(0, 200)) },
+    });
+  }
+  return csr;
+}

@@ -1,0 +1,228 @@
+/**
+ * PKCS#10 certificate signing requests (RFC 2986), read on the issuance hot
+ * path with a DER walk instead of a schema library. From a CSR the CA takes
+ * only the public key (after proof of possession: the signature verifies
+ * with it) and the URI SANs it asks for, to refuse a request for a foreign
+ * ID; subject, other extensions and attributes are ignored because the CA
+ * sets them itself.
+ */
+import { createPublicKey, verify, type JsonWebKey, type KeyObject } from "node:crypto";
+import {
+  bitStringBytes,
+  children,
+  decodeOid,
+  DerError,
+  elementBytes,
+  expectTlv,
+  readTlv,
+  Tag,
+  type Tlv,
+} from "./der.js";
+import { SignatureOid } from "./keys.js";
+
+/** A CSR was refused; the message is safe to show the caller and says what to fix. */
+export class CsrError extends Error {
+  override readonly name = "CsrError";
+}
+
+/** What the CA uses from a verified CSR. */
+export interface VerifiedCsr {
+  /** SubjectPublicKeyInfo DER as sent (only the canonical encoding is accepted), copied into the certificate. */
+  readonly spki: Buffer;
+  /** The subjectPublicKey bits (for the SHA-1 subject key identifier, RFC 5280 §4.2.1.2 method 1). */
+  readonly subjectPublicKey: Uint8Array;
+  readonly publicKey: KeyObject;
+  /** URI SANs of the extensionRequest attribute, in order; usually none. */
+  readonly uris: readonly string[];
+  /** e.g. "EC P-256", "RSA 2048" for logs. */
+  readonly keyDescription: string;
+}
+
+const OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
+const OID_SAN = "2.5.29.17";
+const TAG_ATTRIBUTES = 0xa0;
+const TAG_URI = 0x86;
+const MAX_RSA_BITS = 8192;
+const MIN_RSA_BITS = 2048;
+
+const SIGNATURE_HASH: Record<string, { hash: string; keyType: "ec" | "rsa" }> = {
+  [SignatureOid.ecdsaSha256]: { hash: "sha256", keyType: "ec" },
+  [SignatureOid.ecdsaSha384]: { hash: "sha384", keyType: "ec" },
+  [SignatureOid.ecdsaSha512]: { hash: "sha512", keyType: "ec" },
+  [SignatureOid.rsaSha256]: { hash: "sha256", keyType: "rsa" },
+  [SignatureOid.rsaSha384]: { hash: "sha384", keyType: "rsa" },
+  [SignatureOid.rsaSha512]: { hash: "sha512", keyType: "rsa" },
+};
+
+const OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1";
+const OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1";
+const EC_CURVES: Record<string, { name: string; size: number }> = {
+  "1.2.840.10045.3.1.7": { name: "P-256", size: 32 },
+  "1.3.132.0.34": { name: "P-384", size: 48 },
+};
+
+const PEM_CSR = /^\s*-----BEGIN (NEW )?CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\s]+?)-----END \1CERTIFICATE REQUEST-----\s*$/;
+
+/** Extracts the DER of a single PEM CERTIFICATE REQUEST block. */
+export function csrDerFromPem(pem: string): Buffer {
+  const match = PEM_CSR.exec(pem);
+  if (!match) {
+    throw new CsrError('csr must be one PEM block "-----BEGIN CERTIFICATE REQUEST-----" (as written by openssl req)');
+  }
+  return Buffer.from((match[2] as string).replace(/\s+/g, ""), "base64");
+}
+
+/** Parses a DER CSR, checks its key and verifies its signature; throws CsrError. */
+export function verifyCsr(der: Uint8Array): VerifiedCsr {
+  try {
+    return parseAndVerify(der);
+  } catch (err) {
+    if (err instanceof DerError) throw new CsrError(`csr is not a valid DER PKCS#10 request: ${err.message}`);
+    throw err;
+  }
+}
+
+function parseAndVerify(der: Uint8Array): VerifiedCsr {
+  const outer = expectTlv(der, 0, der.length, Tag.SEQUENCE, "CertificationRequest");
+  if (outer.end !== der.length) throw new DerError("trailing bytes after the request");
+  const [info, sigAlg, signature, ...extra] = children(der, outer);
+  if (!info || !sigAlg || !signature || extra.length > 0) throw new DerError("CertificationRequest must have three fields");
+  if (info.tag !== Tag.SEQUENCE || sigAlg.tag !== Tag.SEQUENCE) throw new DerError("malformed CertificationRequest");
+
+  const [version, subject, spkiTlv, attributes, ...more] = children(der, info);
+  if (!version || version.tag !== Tag.INTEGER || version.end - version.start !== 1 || der[version.start] !== 0) {
+    throw new DerError("CertificationRequestInfo version must be 0 (v1)");
+  }
+  if (!subject || subject.tag !== Tag.SEQUENCE) throw new DerError("subject must be a Name");
+  if (!spkiTlv || spkiTlv.tag !== Tag.SEQUENCE) throw new DerError("subjectPKInfo must be a SEQUENCE");
+  if (more.length > 0 || (attributes && attributes.tag !== TAG_ATTRIBUTES)) throw new DerError("unexpected field after subjectPKInfo");
+
+  const algorithm = signatureAlgorithm(der, sigAlg);
+  const key = readPublicKey(der, spkiTlv);
+  if (key.keyType !== algorithm.keyType) {
+    throw new CsrError(`csr signature algorithm does not match its ${key.description} key`);
+  }
+  const publicKey = importKey(key.jwk);
+  const sig = bitStringBytes(der, signature);
+  if (!verify(algorithm.hash, elementBytes(der, info), publicKey, sig)) {
+    throw new CsrError("csr signature does not verify with its public key (proof of possession failed): sign the CSR with the key it carries");
+  }
+  return {
+    spki: Buffer.from(elementBytes(der, spkiTlv)),
+    subjectPublicKey: key.subjectPublicKey,
+    publicKey,
+    uris: attributes ? requestedUris(der, attributes) : [],
+    keyDescription: key.description,
+  };
+}
+
+function signatureAlgorithm(der: Uint8Array, sigAlg: Tlv): { hash: string; keyType: "ec" | "rsa" } {
+  const [oidTlv] = children(der, sigAlg);
+  if (!oidTlv) throw new DerError("signatureAlgorithm has no OID");
+  const oid = decodeOid(der, oidTlv);
+  const found = SIGNATURE_HASH[oid];
+  if (!found) {
+    throw new CsrError(`csr signature algorithm ${oid} is not supported; sign with ECDSA or RSA PKCS#1 v1.5 and SHA-256/384/512`);
+  }
+  return found;
+}
+
+interface SpkiKey {
+  keyType: "ec" | "rsa";
+  description: string;
+  jwk: JsonWebKey;
+  subjectPublicKey: Uint8Array;
+}
+
+/**
+ * Reads a SubjectPublicKeyInfo in its one canonical form per key type (what
+ * OpenSSL writes), so the CA can copy the bytes into the certificate as
+ * they are, and checks type and size (no RSA below 2048 bits). The key is
+ * then imported as a JWK: node's DER key decoder costs as much as an ECDSA
+ * verification, the JWK path half of that.
+ */
+function readPublicKey(der: Uint8Array, spki: Tlv): SpkiKey {
+  const [algorithm, keyBits, ...extra] = children(der, spki);
+  if (!algorithm || algorithm.tag !== Tag.SEQUENCE || !keyBits || extra.length > 0) throw new DerError("malformed SubjectPublicKeyInfo");
+  const [oidTlv, params, ...more] = children(der, algorithm);
+  if (!oidTlv || more.length > 0) throw new DerError("malformed public key AlgorithmIdentifier");
+  const oid = decodeOid(der, oidTlv);
+  const bits = bitStringBytes(der, keyBits);
+  if (oid === OID_EC_PUBLIC_KEY) {
+    const curveOid = params?.tag === Tag.OID ? decodeOid(der, params) : "(explicit parameters)";
+    const curve = EC_CURVES[curveOid];
+    if (!curve) throw new CsrError(`csr key uses EC curve ${curveOid}; use P-256 or P-384`);
+    if (bits.length !== 1 + 2 * curve.size || bits[0] !== 0x04) {
+      throw new CsrError(`csr EC key must be an uncompressed ${curve.name} point`);
+    }
+    const x = Buffer.from(bits.subarray(1, 1 + curve.size)).toString("base64url");
+    const y = Buffer.from(bits.subarray(1 + curve.size)).toString("base64url");
+    return { keyType: "ec", description: `EC ${curve.name}`, jwk: { kty: "EC", crv: curve.name, x, y }, subjectPublicKey: bits };
+  }
+  if (oid === OID_RSA_ENCRYPTION) {
+    if (params?.tag !== Tag.NULL || params.end !== params.start) throw new DerError("rsaEncryption parameters must be NULL");
+    const rsaKey = readTlv(bits, 0);
+    if (rsaKey.tag !== Tag.SEQUENCE || rsaKey.end !== bits.length) throw new DerError("malformed RSAPublicKey");
+    const [n, e, ...rest] = children(bits, rsaKey);
+    if (!n || !e || rest.length > 0) throw new DerError("malformed RSAPublicKey");
+    const modulus = positiveInteger(bits, n, "modulus");
+    const exponent = positiveInteger(bits, e, "exponent");
+    const size = bitLength(modulus);
+    if (size < MIN_RSA_BITS) throw new CsrError(`csr key is RSA ${size}; RSA keys must have at least ${MIN_RSA_BITS} bits`);
+    if (size > MAX_RSA_BITS) throw new CsrError(`csr key is RSA ${size}; RSA keys may have at most ${MAX_RSA_BITS} bits`);
+    const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64url");
+    return { keyType: "rsa", description: `RSA ${size}`, jwk: { kty: "RSA", n: b64(modulus), e: b64(exponent) }, subjectPublicKey: bits };
+  }
+  throw new CsrError(`csr key type ${oid} is not supported; use EC P-256 (recommended), P-384 or RSA >= 2048`);
+}
+
+function importKey(jwk: JsonWebKey): KeyObject {
+  try {
+    return createPublicKey({ key: jwk, format: "jwk" });
+  } catch {
+    // e.g. an EC point that is not on the curve
+    throw new CsrError("csr public key is not a valid key");
+  }
+}
+
+/** Magnitude of a DER INTEGER that must be positive and minimally encoded. */
+function positiveInteger(der: Uint8Array, tlv: Tlv, what: string): Uint8Array {
+  if (tlv.tag !== Tag.INTEGER || tlv.end === tlv.start) throw new DerError(`RSA ${what} must be an INTEGER`);
+  const first = der[tlv.start] as number;
+  if (first & 0x80) throw new CsrError(`csr RSA ${what} is negative`);
+  if (first === 0 && tlv.end - tlv.start > 1 && ((der[tlv.start + 1] as number) & 0x80) === 0) {
+    throw new DerError(`RSA ${what} is not minimally encoded`);
+  }
+  const magnitude = first === 0 ? der.subarray(tlv.start + 1, tlv.end) : der.subarray(tlv.start, tlv.end);
+  if (magnitude.length === 0) throw new CsrError(`csr RSA ${what} is zero`);
+  return magnitude;
+}
+
+function bitLength(magnitude: Uint8Array): number {
+  return (magnitude.length - 1) * 8 + (32 - Math.clz32(magnitude[0] as number));
+}
+
+/** URI SANs in the extensionRequest attribute (RFC 2985 §5.4.2). */
+function requestedUris(der: Uint8Array, attributes: Tlv): string[] {
+  const uris: string[] = [];
+  for (const attribute of children(der, attributes)) {
+    const [typeTlv, values] = attribute.tag === Tag.SEQUENCE ? children(der, attribute) : [];
+    if (!typeTlv || !values || values.tag !== Tag.SET) throw new DerError("malformed attribute");
+    if (decodeOid(der, typeTlv) !== OID_EXTENSION_REQUEST) continue;
+    for (const extensions of children(der, values)) {
+      if (extensions.tag !== Tag.SEQUENCE) throw new DerError("extensionRequest must hold Extensions");
+      for (const extension of children(der, extensions)) {
+        const parts = extension.tag === Tag.SEQUENCE ? children(der, extension) : [];
+        const oidTlv = parts[0];
+        const value = parts[parts.length - 1];
+        if (!oidTlv || !value || value.tag !== Tag.OCTET_STRING) throw new DerError("malformed extension");
+        if (decodeOid(der, oidTlv) !== OID_SAN) continue;
+        const names = expectTlv(der, value.start, value.end, Tag.SEQUENCE, "subjectAltName");
+        for (const name of children(der, names)) {
+          if (name.tag === TAG_URI) uris.push(Buffer.from(der.subarray(name.start, name.end)).toString("latin1"));
+        }
+      }
+    }
+  }
+  return uris;
+}

@@ -1,0 +1,154 @@
+/**
+ * Hot reload of the policy file. Kubernetes updates a mounted ConfigMap by
+ * swapping a `..data` symlink in the file's directory, which a watch on the
+ * file itself never sees, so the DIRECTORY is watched, and a periodic
+ * stat-then-hash check catches whatever the watch misses (network
+ * filesystems, editors that replace files). A file is loaded only when its
+ * content changed; a bad file is refused whole, logged with line:col,
+ * counted once per distinct content, and the old policy stays.
+ */
+import { createHash } from "node:crypto";
+import { type FSWatcher, watch } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import { basename, dirname } from "node:path";
+import { ConfigError } from "../lib/config/errors.js";
+import type { Logger } from "../lib/log.js";
+import type { SidecarMetrics } from "./metrics.js";
+import { loadPolicy, type Policy } from "./policy.js";
+
+/** Options of PolicyWatcher. */
+export interface PolicyWatcherOptions {
+  readonly file: string;
+  /** Called with each newly accepted policy (not the initial one). */
+  readonly onReload: (policy: Policy) => void;
+  readonly metrics: SidecarMetrics;
+  readonly log: Logger;
+  /** Fallback check interval; default 5 s. */
+  readonly pollIntervalMs?: number;
+  /** Quiet time after a directory event before reading; default 100 ms (a swap is several events). */
+  readonly debounceMs?: number;
+  /** Watch the directory (default true); false leaves only the periodic check. */
+  readonly watchDirectory?: boolean;
+}
+
+const DEFAULT_POLL_MS = 5_000;
+const DEFAULT_DEBOUNCE_MS = 100;
+
+/** Reads the policy once, then reloads it whenever its content changes. */
+export class PolicyWatcher {
+  private lastHash = "";
+  private lastStat = "";
+  private watcher: FSWatcher | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private checking: Promise<void> | undefined;
+  private again = false;
+
+  constructor(private readonly opts: PolicyWatcherOptions) {}
+
+  /** Loads the file for the first time; throws ConfigError (bad file) or a read error. */
+  async loadInitial(): Promise<Policy> {
+    const text = await readFile(this.opts.file, "utf8");
+    const policy = loadPolicy(text, this.opts.file);
+    this.lastHash = hash(text);
+    this.lastStat = await this.statKey();
+    return policy;
+  }
+
+  /** Starts watching; call after loadInitial. */
+  start(): void {
+    const dir = dirname(this.opts.file);
+    if (this.opts.watchDirectory !== false) this.watchDir(dir);
+    this.poll = setInterval(() => void this.check({ viaPoll: true }), this.opts.pollIntervalMs ?? DEFAULT_POLL_MS);
+    this.poll.unref();
+  }
+
+  private watchDir(dir: string): void {
+    try {
+      this.watcher = watch(dir, { persistent: false }, () => this.soon());
+      this.watcher.on("error", (err) => {
+        this.opts.log.warn({ err: err.message, dir }, "watching the policy directory failed; relying on periodic checks");
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message, dir }, "cannot watch the policy directory; relying on periodic checks");
+    }
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.poll) clearInterval(this.poll);
+    if (this.debounce) clearTimeout(this.debounce);
+  }
+
+  /** Checks the file now; resolves when done. Concurrent calls coalesce into one more check. */
+  check({ viaPoll = false } = {}): Promise<void> {
+    if (this.checking) {
+      this.again = true;
+      return this.checking;
+    }
+    this.checking = this.checkOnce(viaPoll).finally(() => {
+      this.checking = undefined;
+      if (this.again) {
+        this.again = false;
+        void this.check();
+      }
+    });
+    return this.checking;
+  }
+
+  private soon(): void {
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => void this.check(), this.opts.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    this.debounce.unref();
+  }
+
+  private async checkOnce(viaPoll: boolean): Promise<void> {
+    const { file, log, metrics } = this.opts;
+    // The poll stats first so an unchanged file costs no read; a directory event always reads.
+    const statKey = await this.statKey();
+    if (viaPoll && statKey === this.lastStat) return;
+    this.lastStat = statKey;
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (err) {
+      // Mid-swap the path can briefly be missing; the next event or poll reads it.
+      log.debug({ err: (err as Error).message, file }, "policy file not readable right now");
+      return;
+    }
+    const h = hash(text);
+    if (h === this.lastHash) return;
+    this.lastHash = h;
+    let policy: Policy;
+    try {
+      policy = loadPolicy(text, file);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      metrics.policyReloads.inc({ result: "error" });
+      log.error(
+        { file, errors: err.message.split("\n"), code: err.code },
+        `policy file ${basename(file)} refused; the previous policy stays in force. Fix: ${err.message.split("\n")[0] ?? ""}`,
+      );
+      return;
+    }
+    metrics.policyReloads.inc({ result: "ok" });
+    log.info({ file, listeners: policy.listeners }, "policy reloaded");
+    this.opts.onReload(policy);
+  }
+
+  private async statKey(): Promise<string> {
+    try {
+      const s = await stat(this.opts.file);
+      return `${s.ino}:${s.size}:${s.mtimeMs}`;
+    } catch {
+      return "missing";
+    }
+  }
+}
+
+function hash(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}

@@ -1,0 +1,82 @@
+/** The sidecar's mesh-ca client against the CA double: answers, refusals and failures map to stable codes. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CaClient } from "../../sidecar/ca-client.js";
+import { SidecarError } from "../../sidecar/errors.js";
+import { WorkloadKey } from "../../sidecar/workload-key.js";
+import { TestCa } from "../helpers/test-ca.js";
+import { FakeCa } from "./fake-ca.js";
+import { ID } from "./harness.js";
+
+let ca: FakeCa;
+let key: WorkloadKey;
+let csr: string;
+
+beforeAll(async () => {
+  ca = await FakeCa.create({ tokens: { good: ID.self } });
+  key = await WorkloadKey.generate();
+  csr = await key.csrPem();
+});
+afterAll(async () => {
+  await ca?.stop();
+});
+
+function client(roots = ca.bundlePem, url = ca.url): CaClient {
+  return new CaClient({ url: new URL(url), trustedRoots: () => roots, timeoutMs: 5_000 });
+}
+
+async function failure(p: Promise<unknown>): Promise<SidecarError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof SidecarError) return err;
+    throw err;
+  }
+  throw new Error("expected a SidecarError");
+}
+
+describe("CaClient", () => {
+  it("posts the CSR with the bearer token and the ttl as a duration, and returns the answer", async () => {
+    const answer = await client().requestSvid(csr, { kind: "bearer", token: "good" }, 90_000);
+    expect(answer.spiffeId).toBe(ID.self);
+    expect(answer.certChain).toContain("BEGIN CERTIFICATE");
+    expect(ca.svidRequests.at(-1)).toMatchObject({ auth: "bearer", token: "good", ttl: "1m30s", status: 200 });
+  });
+
+  it("maps an HTTP error to CA_REFUSED with the status and the CA's error code", async () => {
+    const err = await failure(client().requestSvid(csr, { kind: "bearer", token: "wrong" }));
+    expect(err).toMatchObject({ code: "SIDECAR_CA_REFUSED", details: { status: 401, caCode: "UNAUTHENTICATED" } });
+    expect(err.message).toContain("no valid credential");
+  });
+
+  it("passes Retry-After on 429 along", async () => {
+    ca.queue.push("rate-limited");
+    const err = await failure(client().requestSvid(csr, { kind: "bearer", token: "good" }));
+    expect(err.details).toMatchObject({ status: 429, retryAfterMs: 0 });
+  });
+
+  it("reports a 200 that is not the documented shape as CA_BAD_RESPONSE", async () => {
+    ca.queue.push("garbage");
+    expect((await failure(client().requestSvid(csr, { kind: "bearer", token: "good" }))).code).toBe("SIDECAR_CA_BAD_RESPONSE");
+  });
+
+  it("refuses a CA whose certificate does not chain to the bootstrap bundle", async () => {
+    const other = await TestCa.create({ trustDomain: "example.org" });
+    const seen = ca.requests.length;
+    const err = await failure(client(other.bundlePem).requestSvid(csr, { kind: "bearer", token: "good" }));
+    expect(err.code).toBe("SIDECAR_CA_UNREACHABLE");
+    expect(err.message).toContain("does not chain to ca.bundleFile");
+    // The token never left: TLS failed before any HTTP request.
+    expect(ca.requests.length).toBe(seen);
+  });
+
+  it("reports a CA that is down as CA_UNREACHABLE", async () => {
+    const down = await FakeCa.create({ start: false });
+    const err = await failure(client(down.bundlePem, down.url).requestSvid(csr, { kind: "bearer", token: "good" }));
+    expect(err.code).toBe("SIDECAR_CA_UNREACHABLE");
+    expect(err.message).toContain("ECONNREFUSED");
+  });
+
+  it("fetches the bundle as PEM", async () => {
+    expect(await client().fetchBundle()).toBe(ca.bundlePem);
+  });
+});
