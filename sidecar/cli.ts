@@ -15,6 +15,8 @@ import { checkPolicy } from "./check-policy.js";
 import { loadSidecarConfig } from "./config.js";
 import { SidecarError, SidecarErrorCode } from "./errors.js";
 import { startSidecar } from "./sidecar.js";
+import { Registry } from "prom-client";
+import { registerProcessMetrics } from "../lib/admin/process-metrics.js";
 
 const RUN_FLAGS = {
   config: { type: "string", description: "sidecar config file (YAML, see docs/sidecar.md)", placeholder: "FILE", required: true },
@@ -62,7 +64,10 @@ async function main(argv: string[]): Promise<number | "running"> {
   }
   const config = loadSidecarConfig(text, file, process.env);
   const log = createLogger({ name: "mesh-sidecar", level: config.log.level });
-  const sidecar = await startSidecar(config, { log });
+  // The running program also reports its own CPU and memory; tests that embed the sidecar don't need them.
+  const registry = new Registry();
+  registerProcessMetrics(registry);
+  const sidecar = await startSidecar(config, { log, registry });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
