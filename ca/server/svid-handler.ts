@@ -97,7 +97,9 @@ export async function handleSvidRequest(req: IncomingMessage, res: ServerRespons
     await attestation.commit?.();
     const lifetimeMs = Math.min(request.ttlMs ?? deps.svid.defaultTtlMs, deps.svid.maxTtlMs);
     const started = process.hrtime.bigint();
-    const issued = deps.authority.issue({
+    // issueChecked runs lib/spiffe checkIssuedSvid on the new certificate; one
+    // that fails throws AuthorityError, answered as 500 INTERNAL and logged.
+    const issued = deps.authority.issueChecked({
       id: attestation.id,
       spki: csr.spki,
       subjectPublicKey: csr.subjectPublicKey,
