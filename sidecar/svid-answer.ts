@@ -11,7 +11,6 @@ import { certificatesFromPem, verifyChain } from "../lib/spiffe/chain.js";
 import { BundleError, SvidError } from "../lib/spiffe/errors.js";
 import type { SpiffeId, TrustDomain } from "../lib/spiffe/id.js";
 import { checkLeafSvid } from "../lib/spiffe/svid.js";
-import { x509 } from "../lib/x509.js";
 import type { SvidAnswer } from "./ca-client.js";
 import { SidecarError, SidecarErrorCode } from "./errors.js";
 import type { WorkloadKey } from "./workload-key.js";
@@ -41,11 +40,10 @@ export function validateSvidAnswer(answer: SvidAnswer, check: AnswerCheck): { sv
     const bundle = TrustBundle.fromPem(check.trustDomain, answer.bundle);
     const certs = certificatesFromPem(answer.certChain);
     const leaf = certs[0] as NodeX509Certificate;
-    const parsed = new x509.X509Certificate(leaf.raw);
     const opts = { now: check.now, trustDomain: check.trustDomain, ...(check.expectedId ? { expectedId: check.expectedId } : {}) };
     // We serve this SVID as a server (inbound) and present it as a client (outbound and renewal).
-    const id = checkLeafSvid(parsed, { ...opts, usage: "server" });
-    checkLeafSvid(parsed, { ...opts, usage: "client" });
+    const id = checkLeafSvid(leaf, { ...opts, usage: "server" });
+    checkLeafSvid(leaf, { ...opts, usage: "client" });
     if (answer.spiffeId !== id.toString()) {
       throw invalid(`the answer says spiffeId ${JSON.stringify(answer.spiffeId.slice(0, 200))} but the certificate carries ${id.toString()}`);
     }
@@ -57,8 +55,9 @@ export function validateSvidAnswer(answer: SvidAnswer, check: AnswerCheck): { sv
       id,
       certChainPem: certs.map((c) => c.toString()).join(""),
       leaf,
-      notBefore: parsed.notBefore,
-      notAfter: parsed.notAfter,
+      // V8 parses OpenSSL's "Nov 27 22:00:00 2026 GMT" form; SVID times have whole seconds.
+      notBefore: new Date(leaf.validFrom),
+      notAfter: new Date(leaf.validTo),
       key: check.key,
     };
     return { svid, bundle };

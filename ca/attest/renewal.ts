@@ -10,7 +10,6 @@ import type { TLSSocket } from "node:tls";
 import { SvidError } from "../../lib/spiffe/errors.js";
 import type { TrustDomain } from "../../lib/spiffe/id.js";
 import { checkLeafSvid } from "../../lib/spiffe/svid.js";
-import { x509 } from "../../lib/x509.js";
 import { ApiError, ApiErrorCode } from "../errors.js";
 import type { Attestation } from "./attestation.js";
 
@@ -31,7 +30,7 @@ export function attestRenewal(socket: TLSSocket, trustDomain: TrustDomain, now: 
   }
   let id;
   try {
-    id = checkLeafSvid(new x509.X509Certificate(cert.raw), { now, trustDomain, usage: "client" });
+    id = checkLeafSvid(cert.raw, { now, trustDomain, usage: "client" });
   } catch (err) {
     if (!(err instanceof SvidError)) throw err;
     throw new ApiError(ApiErrorCode.UNAUTHENTICATED, `client certificate is not a valid SVID: ${err.message}`, {
