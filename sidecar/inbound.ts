@@ -146,11 +146,11 @@ export class InboundListener implements SpliceOwner {
   }
 
   private onSecure(socket: TLSSocket): void {
-    const cert = socket.getPeerX509Certificate();
-    if (!cert) return this.refuse(socket, "no_peer_certificate", "the client sent no certificate");
+    const cert = socket.getPeerCertificate();
+    if (!cert?.raw) return this.refuse(socket, "no_peer_certificate", "the client sent no certificate");
     if (!socket.authorized) {
       const code = String(socket.authorizationError);
-      return this.refuse(socket, resultOfAuthorizationError(code), `certificate chain not trusted: ${code}`, cert.subjectAltName);
+      return this.refuse(socket, resultOfAuthorizationError(code), `certificate chain not trusted: ${code}`, cert.subjectaltname);
     }
     const verdict = this.deps.verifier.verify(cert);
     if (!verdict.ok) return this.refuse(socket, verdict.result, verdict.reason, verdict.claimed);

@@ -148,11 +148,11 @@ export class OutboundListener implements SpliceOwner {
       upstream.destroy();
       return;
     }
-    const cert = upstream.getPeerX509Certificate();
-    if (!cert) return this.refuse(app, upstream, "no_peer_certificate", "the upstream sent no certificate");
+    const cert = upstream.getPeerCertificate();
+    if (!cert?.raw) return this.refuse(app, upstream, "no_peer_certificate", "the upstream sent no certificate");
     if (!upstream.authorized) {
       const code = String(upstream.authorizationError);
-      return this.refuse(app, upstream, resultOfAuthorizationError(code), `upstream certificate chain not trusted: ${code}`, cert.subjectAltName);
+      return this.refuse(app, upstream, resultOfAuthorizationError(code), `upstream certificate chain not trusted: ${code}`, cert.subjectaltname);
     }
     const verdict = this.deps.verifier.verify(cert);
     if (!verdict.ok) return this.refuse(app, upstream, verdict.result, verdict.reason, verdict.claimed);

@@ -2,7 +2,7 @@ import { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TrustDomain } from "../lib/spiffe/id.js";
 import { TestCa } from "../test/helpers/test-ca.js";
-import { PeerVerifier, resultOfAuthorizationError, uriSans } from "./peer-verifier.js";
+import { PeerVerifier, resultOfAuthorizationError } from "./peer-verifier.js";
 
 const TD = TrustDomain.parse("example.org");
 const ID = "spiffe://example.org/ns/web/sa/frontend";
@@ -84,9 +84,18 @@ describe("resultOfAuthorizationError", () => {
   });
 });
 
-describe("uriSans", () => {
-  it("lists URI SANs for log lines, and nothing for a certificate without them", async () => {
-    expect(uriSans(await leaf({ uris: [ID, "https://x.example"], dnsNames: ["a.example"] }))).toBe(`${ID}, https://x.example`);
-    expect(uriSans(await leaf({ uris: [], dnsNames: ["a.example"], subject: "CN=a" }))).toBeUndefined();
+describe("refusal reasons", () => {
+  it("names the URI SANs a refused leaf claimed, for the log line, and nothing when it has none", async () => {
+    const v = new PeerVerifier({ trustDomain: TD, usage: "client" });
+    const twoUris = v.verify(await leaf({ uris: [ID, "https://x.example"], dnsNames: ["a.example"] }));
+    expect(twoUris).toMatchObject({ ok: false, result: "invalid_svid", claimed: `${ID}, https://x.example` });
+    const noUri = v.verify(await leaf({ uris: [], dnsNames: ["a.example"], subject: "CN=a" }));
+    expect(noUri).toMatchObject({ ok: false, claimed: undefined });
+  });
+
+  it("accepts the tls.PeerCertificate shape the listeners pass", async () => {
+    const cert = await leaf({});
+    const v = new PeerVerifier({ trustDomain: TD, usage: "client" });
+    expect(v.verify({ raw: cert.raw, fingerprint256: cert.fingerprint256 })).toMatchObject({ ok: true });
   });
 });

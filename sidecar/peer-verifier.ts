@@ -6,7 +6,7 @@
  * lookup, not a DER walk (10–15 µs). OpenSSL still verifies the chain and the
  * signature of every handshake; only the leaf's own rules are cached.
  */
-import type { X509Certificate as NodeX509Certificate } from "node:crypto";
+import { readCertificateView } from "../lib/spiffe/certificate-view.js";
 import { SvidError, SvidErrorCode } from "../lib/spiffe/errors.js";
 import type { SpiffeId, TrustDomain } from "../lib/spiffe/id.js";
 import { checkLeafSvid, type SvidUsage } from "../lib/spiffe/svid.js";
@@ -32,6 +32,17 @@ export interface RefusedPeer {
 }
 
 export type PeerVerdict = AcceptedPeer | RefusedPeer;
+
+/**
+ * The two things the verifier needs of a peer leaf. Both node:crypto's
+ * X509Certificate and tls.PeerCertificate have them; the listeners pass the
+ * latter because TLSSocket#getPeerCertificate() is measurably cheaper per
+ * handshake than getPeerX509Certificate(), which re-encodes the certificate.
+ */
+export interface PeerLeaf {
+  readonly raw: Buffer;
+  readonly fingerprint256: string;
+}
 
 /** Options of PeerVerifier. */
 export interface PeerVerifierOptions {
@@ -62,7 +73,7 @@ export class PeerVerifier {
   }
 
   /** The verdict for a peer leaf whose chain OpenSSL already verified. */
-  verify(cert: NodeX509Certificate): PeerVerdict {
+  verify(cert: PeerLeaf): PeerVerdict {
     const now = this.now();
     const key = cert.fingerprint256;
     const cached = this.cache.get(key);
@@ -79,11 +90,16 @@ export class PeerVerifier {
     return verdict;
   }
 
-  private judge(cert: NodeX509Certificate, now: number): PeerVerdict {
-    const notBefore = Date.parse(cert.validFrom);
-    const notAfter = Date.parse(cert.validTo);
+  private judge(cert: PeerLeaf, now: number): PeerVerdict {
+    let notBefore = 0;
+    let notAfter = 0;
+    let claimed: string | undefined;
     try {
       // The DER straight from OpenSSL: lib/spiffe reads it without building a library certificate.
+      const view = readCertificateView(cert.raw);
+      notBefore = view.notBefore;
+      notAfter = view.notAfter;
+      claimed = shorten(view.san?.uris ?? []);
       const id = checkLeafSvid(cert.raw, {
         now: new Date(now),
         trustDomain: this.opts.trustDomain,
@@ -92,7 +108,8 @@ export class PeerVerifier {
       return { ok: true, id, notBefore, notAfter };
     } catch (err) {
       if (!(err instanceof SvidError)) throw err;
-      return { ok: false, result: resultOfSvidError(err), reason: `${err.code}: ${err.message}`, claimed: uriSans(cert), notBefore, notAfter };
+      // A malformed leaf keeps notAfter 0, so its verdict is never served from the cache.
+      return { ok: false, result: resultOfSvidError(err), reason: `${err.code}: ${err.message}`, claimed, notBefore, notAfter };
     }
   }
 
@@ -136,14 +153,8 @@ export function resultOfAuthorizationError(code: string | Error | undefined): Ha
   return "untrusted";
 }
 
-/** The URI SANs of a certificate as one string, shortened, for log lines. */
-export function uriSans(cert: NodeX509Certificate): string | undefined {
-  const san = cert.subjectAltName;
-  if (!san) return undefined;
-  const uris = san
-    .split(", ")
-    .filter((n) => n.startsWith("URI:"))
-    .map((n) => n.slice(4));
+/** URI SANs as one string, shortened, for log lines (never a metric label). */
+function shorten(uris: readonly string[]): string | undefined {
   if (uris.length === 0) return undefined;
   const text = uris.join(", ");
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;

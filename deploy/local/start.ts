@@ -24,6 +24,8 @@ const HERE = dirname(fileURLToPath(import.meta.url)); // dist/deploy/local
 const REPO = resolve(HERE, "..", "..", "..");
 const CA_CLI = join(REPO, "dist", "ca", "cli.js");
 const SIDECAR_CLI = join(REPO, "dist", "sidecar", "cli.js");
+/** Zero TLS session tickets, as in the sidecar image (the file says why). */
+const SIDECAR_OPENSSL_CONF = join(REPO, "sidecar", "openssl-sidecar.cnf");
 const SAMPLE_APP = join(HERE, "sample-app.js");
 
 const FLAGS = {
@@ -183,8 +185,8 @@ async function bringUp({ plan, layout, configDir, ca, supervisor, env, log }: Br
   await waitReady(`http://${plan.hostPort("caAdmin")}/readyz`, caProc, READY_TIMEOUT_MS, plan);
   const orders = start("orders", [SAMPLE_APP, "--name", "orders", "--listen", plan.hostPort("ordersApp")]);
   const frontend = start("frontend", [SAMPLE_APP, "--name", "frontend", "--listen", plan.hostPort("frontendApp"), "--call", `http://${plan.hostPort("frontendToOrders")}`]);
-  const ordersSidecar = start("orders-sidecar", [SIDECAR_CLI, "--config", join(configDir, "orders.sidecar.yaml")], { MESH_JOIN_TOKEN: tokens.orders });
-  const frontendSidecar = start("frontend-sidecar", [SIDECAR_CLI, "--config", join(configDir, "frontend.sidecar.yaml")], { MESH_JOIN_TOKEN: tokens.frontend });
+  const ordersSidecar = start("orders-sidecar", [SIDECAR_CLI, "--config", join(configDir, "orders.sidecar.yaml")], { MESH_JOIN_TOKEN: tokens.orders, OPENSSL_CONF: SIDECAR_OPENSSL_CONF });
+  const frontendSidecar = start("frontend-sidecar", [SIDECAR_CLI, "--config", join(configDir, "frontend.sidecar.yaml")], { MESH_JOIN_TOKEN: tokens.frontend, OPENSSL_CONF: SIDECAR_OPENSSL_CONF });
   await Promise.all([
     waitReady(`http://${plan.hostPort("ordersAdmin")}/readyz`, ordersSidecar, READY_TIMEOUT_MS, plan),
     waitReady(`http://${plan.hostPort("frontendAdmin")}/readyz`, frontendSidecar, READY_TIMEOUT_MS, plan),

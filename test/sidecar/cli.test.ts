@@ -149,7 +149,7 @@ describe("SIGTERM drain (real process)", () => {
     await ca?.stop();
   });
 
-  async function startCli(drainGrace: string): Promise<{ child: ChildProcess; inbound: number; admin: string; output: () => string; exit: Promise<number | null> }> {
+  async function startCli(drainGrace: string, env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; inbound: number; admin: string; output: () => string; exit: Promise<number | null> }> {
     const inbound = await freePort();
     const admin = await freePort();
     const file = join(dir, `sidecar-${inbound}.yaml`);
@@ -171,7 +171,7 @@ describe("SIGTERM drain (real process)", () => {
         `  drainGrace: ${drainGrace}`,
       ].join("\n"),
     );
-    const child = spawn(process.execPath, [CLI, "--config", file], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "--config", file], { stdio: ["ignore", "pipe", "pipe"], env });
     children.push(child);
     let output = "";
     child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
@@ -199,6 +199,34 @@ describe("SIGTERM drain (real process)", () => {
     });
     return { firstChunk, done };
   }
+
+  /** How many TLS 1.3 session tickets one full handshake with the sidecar yields. */
+  async function ticketsPerHandshake(port: number): Promise<number> {
+    const client = await ca.issue(ID.frontend);
+    return new Promise<number>((r) => {
+      let tickets = 0;
+      const s = tlsConnect({ host: "127.0.0.1", port, ca: ca.bundlePem, cert: client.chainPem, key: client.keyPem, checkServerIdentity: () => undefined });
+      s.on("session", () => tickets++);
+      s.on("error", () => {});
+      // Tickets follow the server's Finished at once; the first app byte comes after them.
+      s.once("data", () => {
+        s.destroy();
+        r(tickets);
+      });
+    });
+  }
+
+  it("sends no TLS session tickets with the shipped OpenSSL config, and does without it", async () => {
+    const withConf = await startCli("1s", { ...process.env, OPENSSL_CONF: resolve("sidecar/openssl-sidecar.cnf") });
+    expect(await ticketsPerHandshake(withConf.inbound)).toBe(0);
+    withConf.child.kill("SIGTERM");
+    expect(await withConf.exit).toBe(0);
+    const { OPENSSL_CONF: _unset, ...plainEnv } = process.env;
+    const without = await startCli("1s", plainEnv);
+    expect(await ticketsPerHandshake(without.inbound)).toBeGreaterThan(0);
+    without.child.kill("SIGTERM");
+    expect(await without.exit).toBe(0);
+  });
 
   it("stops being ready, refuses new connections, lets the open transfer finish, and exits 0", async () => {
     const cli = await startCli("20s");
