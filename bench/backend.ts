@@ -1,0 +1,69 @@
+/**
+ * The benchmark's application: one plaintext TCP port behind every target.
+ * The first byte of a connection picks what it does, so every target needs
+ * one listener only:
+ *   'D'  source: writes 64 KiB blocks until the peer closes (download);
+ *   'U'  sink: discards what follows; on the peer's end-of-stream answers
+ *        16 bytes: bytes received (u64) and nanoseconds from first to last (u64);
+ *   else echo: every byte back, including the first (handshake and latency tests).
+ *
+ * Run as its own process: `node dist/bench/backend.js` prints
+ * `{"port": N}` on stdout once listening on 127.0.0.1.
+ */
+import { createServer, type Socket } from "node:net";
+
+const BLOCK = Buffer.alloc(64 * 1024, 0x61);
+
+function source(socket: Socket): void {
+  const pump = (): void => {
+    while (!socket.destroyed && socket.write(BLOCK));
+  };
+  socket.on("drain", pump);
+  pump();
+}
+
+function sink(socket: Socket, first: Buffer): void {
+  let bytes = first.length - 1;
+  const start = process.hrtime.bigint();
+  let last = start;
+  socket.on("data", (chunk: Buffer) => {
+    bytes += chunk.length;
+    last = process.hrtime.bigint();
+  });
+  socket.on("end", () => {
+    const answer = Buffer.alloc(16);
+    answer.writeBigUInt64BE(BigInt(bytes), 0);
+    answer.writeBigUInt64BE(last - start, 8);
+    socket.end(answer);
+  });
+}
+
+function serve(socket: Socket): void {
+  socket.setNoDelay(true);
+  socket.on("error", () => socket.destroy());
+  socket.once("data", (first: Buffer) => {
+    const mode = first[0];
+    if (mode === 0x44 /* D */) {
+      source(socket);
+    } else if (mode === 0x55 /* U */) {
+      sink(socket, first);
+    } else {
+      socket.write(first);
+      socket.on("data", (chunk: Buffer) => socket.write(chunk));
+      socket.on("end", () => socket.end());
+    }
+  });
+}
+
+function main(): void {
+  const server = createServer({ noDelay: true }, serve);
+  server.maxConnections = 100_000;
+  server.listen({ host: "127.0.0.1", port: Number(process.env.BENCH_BACKEND_PORT ?? 0), backlog: 4096 }, () => {
+    const address = server.address();
+    if (address === null || typeof address === "string") throw new Error("backend: no TCP address");
+    process.stdout.write(JSON.stringify({ port: address.port }) + "\n");
+  });
+  process.on("SIGTERM", () => process.exit(0));
+}
+
+main();

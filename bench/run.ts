@@ -1,0 +1,214 @@
+/**
+ * `npm run bench`: mesh-sidecar side by side with haproxy 2.6 doing the same
+ * mTLS termination on the same machine, in one run. Proxies run alone on core
+ * 0; the load generator and the backend on core 1. Rounds are interleaved
+ * (direct, then the proxies in rotating order, repeated); the table shows the
+ * median (min–max) over rounds and the median per-round ratio to haproxy.
+ * Results go to bench/results/ as JSON.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { UsageError } from "../lib/cli/flags.js";
+import { doublePki, type BenchPki } from "./bench-pki.js";
+import { caFigures, type CaFigures } from "./ca-figures.js";
+import { meshCaPki } from "./mesh-ca-pki.js";
+import { ensureHaproxy, machineFacts, pickCores } from "./machine.js";
+import { obtainNode24, type Node24 } from "./node24.js";
+import { probeTarget, runActive, runIdle, type LoadContext, type ProbeFacts } from "./phases.js";
+import { spawnPinned, type Child } from "./processes.js";
+import { profileProxies } from "./profile.js";
+import { renderTable, renderTargets, summarize, type Round } from "./report.js";
+import { parseBenchArgs, type BenchSettings } from "./settings.js";
+import { startTarget, type RunningTarget, type TargetContext, type TargetSpec } from "./targets.js";
+import { describeTickets, NO_TICKETS_OPENSSL_CONF } from "./tickets.js";
+
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+const log = (line: string): void => void process.stdout.write(`[bench] ${line}\n`);
+
+async function startBackend(core: number | undefined): Promise<{ child: Child; port: number }> {
+  const child = spawnPinned({ name: "backend", core, command: process.execPath, args: [join(repoRoot, "dist/bench/backend.js")] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let text = "";
+    child.process.stdout?.on("data", (c: Buffer) => {
+      text += c.toString("utf8");
+      const m = /"port":(\d+)/.exec(text);
+      if (m) resolve(Number(m[1]));
+    });
+    void child.exited.then((code) => reject(new Error(`backend exited with ${code}: ${child.output()}`)));
+  });
+  return { child, port };
+}
+
+async function preparePki(settings: BenchSettings, dir: string, caCore: number | undefined): Promise<BenchPki> {
+  const built = existsSync(join(repoRoot, "dist/ca/cli.js"));
+  if (settings.ca === "mesh-ca" || (settings.ca === "auto" && built)) {
+    try {
+      return await meshCaPki(repoRoot, dir, log, caCore);
+    } catch (err) {
+      if (settings.ca === "mesh-ca") throw err;
+      log(`mesh-ca could not be used (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); using the CA double`);
+    }
+  } else if (settings.ca === "auto") {
+    log("mesh-ca is not built (dist/ca/cli.js): the sidecar gets its SVID from the bench's CA double");
+  }
+  return doublePki(dir);
+}
+
+function specFor(name: string, node24: Node24): TargetSpec | undefined {
+  switch (name) {
+    case "direct":
+      return { name, kind: "direct" };
+    case "haproxy":
+      return { name, kind: "haproxy" };
+    case "sidecar":
+      return { name, kind: "sidecar", node: process.execPath };
+    case "sidecar-node24":
+      return "path" in node24 ? { name, kind: "sidecar", node: node24.path } : undefined;
+    case "node-plain":
+      return { name, kind: "plain", peerCheck: "getPeerX509Certificate" };
+    case "node-plain-legacy":
+      return { name, kind: "plain", peerCheck: "getPeerCertificate" };
+    default:
+      return undefined;
+  }
+}
+
+/** Runs `fn` against a freshly started target and stops it after. */
+async function withTarget<T>(spec: TargetSpec, tctx: TargetContext, fn: (t: RunningTarget) => Promise<T>): Promise<T> {
+  const target = await startTarget(spec, tctx);
+  try {
+    return await fn(target);
+  } finally {
+    await target.stop();
+  }
+}
+
+/** Starts each proxy once: negotiated parameters, tickets sent, denied client refused. */
+async function probeAll(specs: TargetSpec[], tctx: TargetContext, lctx: LoadContext): Promise<Map<string, ProbeFacts>> {
+  const facts = new Map<string, ProbeFacts>();
+  for (const spec of specs) {
+    try {
+      const target = await startTarget(spec, tctx);
+      try {
+        const f = await probeTarget(target, lctx);
+        facts.set(spec.name, f);
+        const refused = f.deniedRefused === undefined ? "" : f.deniedRefused ? ", denied ID refused" : ", DENIED ID GOT THROUGH";
+        log(`${spec.name}: ${f.protocol} ${f.cipher} ${f.group}, ${f.tickets} session ticket(s) per handshake${refused}`);
+        if (f.deniedRefused === false) throw new Error(`${spec.name} let a client outside the policy through; its figures would not compare`);
+      } finally {
+        await target.stop();
+      }
+    } catch (err) {
+      log(`${spec.name}: left out: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return facts;
+}
+
+async function main(): Promise<void> {
+  const settings = parseBenchArgs(process.argv.slice(2));
+  if (!settings) return;
+  const started = new Date();
+  const haproxy = await ensureHaproxy(log);
+  const machine = await machineFacts(haproxy);
+  log(`node ${process.versions.node}, openssl ${process.versions.openssl}; haproxy ${machine.haproxy}`);
+  log(`${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Linux ${machine.kernel}`);
+  const cores = await pickCores(log);
+  const node24: Node24 = settings.node24 && settings.targets.includes("sidecar-node24") ? await obtainNode24(repoRoot, log) : { reason: "not asked for" };
+  log("path" in node24 ? `node 24: ${node24.version} (${node24.path})` : `node 24: not run: ${node24.reason}`);
+
+  const dir = await mkdtemp(join(tmpdir(), "mtls-mesh-bench-"));
+  // mesh-ca runs on the proxy core: it is what the end-to-end CA figure measures.
+  const pki = await preparePki(settings, dir, cores.proxy);
+  const backend = await startBackend(cores.load);
+  const opensslConfFile = join(dir, "openssl-no-tickets.cnf");
+  await writeFile(opensslConfFile, NO_TICKETS_OPENSSL_CONF);
+  const tctx: TargetContext = {
+    repoRoot,
+    pki,
+    backendPort: backend.port,
+    proxyCore: cores.proxy,
+    haproxy: haproxy ?? "haproxy",
+    tickets: settings.tickets,
+    opensslConfFile,
+  };
+  const lctx: LoadContext = { repoRoot, loadCore: cores.load };
+  try {
+    if (settings.profile) {
+      await profileProxies(settings, tctx, lctx, join(repoRoot, "bench/results"), log);
+      return;
+    }
+    log(`TLS session tickets: ${settings.tickets}; ${Object.entries(describeTickets(settings.tickets)).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
+    const specs = settings.targets.filter((t) => t !== "direct").map((t) => specFor(t, node24));
+    const facts = await probeAll(specs.filter((s): s is TargetSpec => s !== undefined), tctx, lctx);
+    const ticketCounts = new Set([...facts.values()].map((f) => f.tickets));
+    const ciphers = new Set([...facts.values()].map((f) => `${f.protocol} ${f.cipher} ${f.group}`));
+    if (ciphers.size > 1) log(`WARNING: the proxies negotiate different parameters (${[...ciphers].join("; ")}): not like with like`);
+    if (ticketCounts.size > 1) log(`WARNING: the proxies send different numbers of session tickets (${[...ticketCounts].join(", ")}): not like with like`);
+    const proxies = settings.targets.filter((t) => t !== "direct" && facts.has(t));
+    const names = ["direct", ...proxies];
+
+    const rounds: Round[] = [];
+    for (let r = 0; r < settings.rounds; r++) {
+      const order = ["direct", ...proxies.map((_, i) => proxies[(i + r) % proxies.length] as string)];
+      const round: Round = {};
+      for (const name of order) {
+        const spec = specFor(name, node24);
+        if (!spec) continue;
+        const t0 = Date.now();
+        try {
+          const active = await withTarget(spec, tctx, (t) => runActive(t, settings.phases, lctx));
+          const idle = await withTarget(spec, tctx, (t) => runIdle(t, settings.phases, lctx));
+          round[name] = { ...active, ...idle, errors: active.errors + idle.errors, tickets: facts.get(name)?.tickets ?? 0 };
+        } catch (err) {
+          log(`round ${r + 1} ${name}: failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        log(`round ${r + 1}/${settings.rounds} ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      }
+      rounds.push(round);
+    }
+    const ca: CaFigures | undefined = settings.caFigures ? await caFigures(repoRoot, pki, lctx, cores.proxy, settings.quick, log) : undefined;
+
+    const summary = summarize(rounds, names);
+    const idle = settings.phases.idleConnections;
+    process.stdout.write(`\nResults (${settings.rounds} round(s); median (min–max); ratio = median of per-round ratios; ${idle} idle conns)\n\n`);
+    process.stdout.write(renderTable(summary, names) + "\n\n");
+    for (const s of proxies.filter((p) => p !== "haproxy")) {
+      process.stdout.write(renderTargets(summary, s) + "\n\n");
+    }
+    if (ca) process.stdout.write(ca.text + "\n\n");
+    const report = {
+      date: started.toISOString(),
+      command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
+      machine,
+      node24,
+      settings,
+      caKind: pki.ca.kind,
+      tickets: { mode: settings.tickets, settings: describeTickets(settings.tickets) },
+      probes: Object.fromEntries(facts),
+      rounds,
+      summary,
+      ca: ca?.json,
+      markdown: { table: renderTable(summary, names, true), targets: proxies.filter((p) => p !== "haproxy").map((p) => renderTargets(summary, p, true)) },
+    };
+    const out = join(repoRoot, "bench/results");
+    await mkdir(out, { recursive: true });
+    const file = join(out, `bench-${started.toISOString().replace(/[:.]/g, "-")}.json`);
+    const text = JSON.stringify(report, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2);
+    await writeFile(file, text);
+    await writeFile(join(out, "latest.json"), text);
+    log(`wrote ${file} in ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`);
+  } finally {
+    await backend.child.stop();
+    await pki.ca.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? (err instanceof UsageError ? err.message : err.stack) : String(err)}\n`);
+  process.exitCode = err instanceof UsageError ? 2 : 1;
+});
