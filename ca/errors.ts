@@ -4,6 +4,7 @@
  * gets (`cause` and `detail`), after smallstep's errs package. Every code is
  * documented in docs/errors.md; ca/errors.test.ts fails when one is missing.
  */
+import { CodedError } from "../lib/errors.js";
 
 /** Codes of the HTTP API's `{"error": {"code", "message"}}` answers. */
 export const ApiErrorCode = {
@@ -90,13 +91,6 @@ export const CaErrorCode = {
 export type CaErrorCode = (typeof CaErrorCode)[keyof typeof CaErrorCode];
 
 /** A mesh-ca command failed at run time (exit code 1); the message says what to do. */
-export class CaError extends Error {
+export class CaError extends CodedError<CaErrorCode> {
   override readonly name = "CaError";
-  constructor(
-    readonly code: CaErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

@@ -2,6 +2,7 @@
  * Errors of mesh-sidecar. Each carries a stable `code` (documented in
  * docs/sidecar.md); the message says what is wrong and what to do.
  */
+import { CodedError } from "../lib/errors.js";
 
 /** Stable codes of SidecarError. */
 export const SidecarErrorCode = {
@@ -23,14 +24,14 @@ export const SidecarErrorCode = {
 export type SidecarErrorCode = (typeof SidecarErrorCode)[keyof typeof SidecarErrorCode];
 
 /** A runtime failure of the sidecar with a stable code. */
-export class SidecarError extends Error {
+export class SidecarError extends CodedError<SidecarErrorCode> {
   override readonly name = "SidecarError";
   constructor(
-    readonly code: SidecarErrorCode,
+    code: SidecarErrorCode,
     message: string,
     readonly details: { status?: number; caCode?: string; retryAfterMs?: number } = {},
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, options);
   }
 }

@@ -2,6 +2,7 @@
  * Errors of the SPIFFE identity library. Each carries a stable `code` callers
  * switch on; the message states the rule that was broken.
  */
+import { CodedError } from "../errors.js";
 
 /** Codes for SPIFFE ID and trust domain parsing. */
 export const SpiffeIdErrorCode = {
@@ -15,14 +16,8 @@ export const SpiffeIdErrorCode = {
 export type SpiffeIdErrorCode = (typeof SpiffeIdErrorCode)[keyof typeof SpiffeIdErrorCode];
 
 /** A string is not a valid SPIFFE ID, trust domain or ID pattern. */
-export class SpiffeIdError extends Error {
+export class SpiffeIdError extends CodedError<SpiffeIdErrorCode> {
   override readonly name = "SpiffeIdError";
-  constructor(
-    readonly code: SpiffeIdErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /**
@@ -59,14 +54,8 @@ export const SvidErrorCode = {
 export type SvidErrorCode = (typeof SvidErrorCode)[keyof typeof SvidErrorCode];
 
 /** A certificate is not an acceptable X.509-SVID (or signing certificate). */
-export class SvidError extends Error {
+export class SvidError extends CodedError<SvidErrorCode> {
   override readonly name = "SvidError";
-  constructor(
-    readonly code: SvidErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** Codes for trust bundle parsing (PEM and SPIFFE bundle JSON). */
@@ -80,12 +69,6 @@ export const BundleErrorCode = {
 export type BundleErrorCode = (typeof BundleErrorCode)[keyof typeof BundleErrorCode];
 
 /** A trust bundle cannot be used: nothing in it, not parseable, or not CA roots. */
-export class BundleError extends Error {
+export class BundleError extends CodedError<BundleErrorCode> {
   override readonly name = "BundleError";
-  constructor(
-    readonly code: BundleErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
