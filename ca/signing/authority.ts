@@ -12,7 +12,7 @@
  *   refuses to start if the probe fails;
  * - per request only serial, validity, SPIFFE ID, key and key identifier
  *   vary; `issue` checks those before signing (leaf ID in the trust domain,
- *   lifetime within the signing chain; the serial comes from lib/spiffe);
+ *   lifetime within the signing chain; the serial has lib/spiffe's format);
  * - `issueChecked` also runs checkIssuedSvid on the result, reading the DER
  *   directly (10–15 µs, a few percent of an issuance): the API, the CLI
  *   and the API's own serving certificate use it, so no SVID leaves the CA
@@ -25,9 +25,12 @@ import { TrustBundle } from "../../lib/spiffe/bundle.js";
 import { certificatesFromPem, verifyChain } from "../../lib/spiffe/chain.js";
 import { BundleError, SvidError } from "../../lib/spiffe/errors.js";
 import type { SpiffeId, TrustDomain } from "../../lib/spiffe/id.js";
-import { checkIssuedSvid, checkSigningCertificate, newSerialNumberHex } from "../../lib/spiffe/svid.js";
+import { checkIssuedSvid, checkSigningCertificate } from "../../lib/spiffe/svid.js";
 import { CertificateTemplate, certificatePem } from "./certificate-template.js";
 import { privateKeyFromPem, spkiDer, subjectPublicKeyOf, UnsupportedKeyError } from "./keys.js";
+
+/** Random bytes in a serial number after its leading 0x01 (lib/spiffe newSerialNumberHex: 128 bits). */
+const SERIAL_RANDOM_BYTES = 16;
 
 /** The signing material could not be loaded or is not fit to sign SVIDs; the message names the file and the rule. */
 export class AuthorityError extends Error {
@@ -217,9 +220,15 @@ export class SigningAuthority {
     const notAfter = new Date(Math.min(now + request.lifetimeMs, this.signingNotAfter.getTime()));
     if (notAfter.getTime() <= now) throw new AuthorityError(`the signing certificate expired at ${this.signingNotAfter.toISOString()}`);
     const notBefore = new Date(now - request.backdateMs);
-    const serialHex = newSerialNumberHex(this.random);
+    // lib/spiffe newSerialNumberHex's format (0x01 then 16 random bytes), built as bytes: no hex round trip per SVID.
+    const randomPart = this.random(SERIAL_RANDOM_BYTES);
+    if (randomPart.length !== SERIAL_RANDOM_BYTES) throw new AuthorityError(`the random source gave ${randomPart.length} bytes for a serial number, not ${SERIAL_RANDOM_BYTES}`);
+    const serial = Buffer.allocUnsafe(1 + SERIAL_RANDOM_BYTES);
+    serial[0] = 0x01;
+    serial.set(randomPart, 1);
+    const serialHex = serial.toString("hex");
     const der = this.template.issue({
-      serial: Buffer.from(serialHex, "hex"),
+      serial,
       notBefore,
       notAfter,
       spki: request.spki,

@@ -106,6 +106,30 @@ export function decodeOid(der: Uint8Array, tlv: Tlv): string {
   return parts.join(".");
 }
 
+/**
+ * decodeOid with a fast path for the OIDs a caller expects: their content
+ * octets are compared byte for byte first (an exact match is canonical DER),
+ * so the common case builds no dotted string; anything else is decoded.
+ */
+export function oidReader(expected: readonly string[]): (der: Uint8Array, tlv: Tlv) => string {
+  const table = expected.map((oid) => {
+    const encoded = encodeOid(oid);
+    return { oid, content: encoded.subarray(encoded.length - (encoded[1] as number)) };
+  });
+  return (der, tlv) => {
+    if (tlv.tag === Tag.OID) {
+      const length = tlv.end - tlv.start;
+      for (const { oid, content } of table) {
+        if (content.length !== length) continue;
+        let i = 0;
+        while (i < length && der[tlv.start + i] === content[i]) i++;
+        if (i === length) return oid;
+      }
+    }
+    return decodeOid(der, tlv);
+  };
+}
+
 /** The content octets of a BIT STRING without unused bits (public keys, signatures). */
 export function bitStringBytes(der: Uint8Array, tlv: Tlv): Uint8Array {
   if (tlv.tag !== Tag.BIT_STRING || tlv.end === tlv.start) throw new DerError(`expected a BIT STRING at byte ${tlv.offset}`);
@@ -181,4 +205,63 @@ export function encodeTime(date: Date): Buffer {
   const rest = `${two(date.getUTCMonth() + 1)}${two(date.getUTCDate())}${two(date.getUTCHours())}${two(date.getUTCMinutes())}${two(date.getUTCSeconds())}Z`;
   if (year >= 1950 && year <= 2049) return tlv(Tag.UTC_TIME, Buffer.from(`${two(year % 100)}${rest}`, "latin1"));
   return tlv(Tag.GENERALIZED_TIME, Buffer.from(`${String(year).padStart(4, "0")}${rest}`, "latin1"));
+}
+
+// ---- writing in place (the issuance hot path: one buffer per certificate, no intermediate parts) ----
+
+/** Bytes of a tag plus the DER length octets for `length`. */
+export function headerSize(length: number): number {
+  if (length < 0x80) return 2;
+  if (length < 0x100) return 3;
+  if (length < 0x10000) return 4;
+  if (length < 0x1000000) return 5;
+  return 6;
+}
+
+/** Bytes of a whole element with `length` content bytes. */
+export function elementSize(length: number): number {
+  return headerSize(length) + length;
+}
+
+/** Writes tag and length octets at `at`; returns the offset of the content. */
+export function writeHeader(out: Uint8Array, at: number, tag: number, length: number): number {
+  out[at++] = tag;
+  if (length < 0x80) {
+    out[at++] = length;
+    return at;
+  }
+  const n = headerSize(length) - 2;
+  out[at++] = 0x80 | n;
+  for (let i = n - 1; i >= 0; i--) out[at++] = (length >>> (8 * i)) & 0xff;
+  return at;
+}
+
+/** Size of the RFC 5280 time element encodeTime writes for `date`. */
+export function timeSize(date: Date): number {
+  const year = date.getUTCFullYear();
+  return year >= 1950 && year <= 2049 ? 15 : 17;
+}
+
+/** Writes the element encodeTime would return at `at`; returns the offset after it. */
+export function writeTime(out: Uint8Array, at: number, date: Date): number {
+  const year = date.getUTCFullYear();
+  const utc = year >= 1950 && year <= 2049;
+  out[at++] = utc ? Tag.UTC_TIME : Tag.GENERALIZED_TIME;
+  out[at++] = utc ? 13 : 15;
+  const digits = (n: number, count: number): void => {
+    for (let i = count - 1; i >= 0; i--) {
+      out[at + i] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    at += count;
+  };
+  if (utc) digits(year % 100, 2);
+  else digits(year, 4);
+  digits(date.getUTCMonth() + 1, 2);
+  digits(date.getUTCDate(), 2);
+  digits(date.getUTCHours(), 2);
+  digits(date.getUTCMinutes(), 2);
+  digits(date.getUTCSeconds(), 2);
+  out[at++] = 0x5a; // "Z"
+  return at;
 }
