@@ -57,6 +57,19 @@ async function until(what: string, check: () => boolean | Promise<boolean>): Pro
 }
 
 describe("PolicyWatcher", () => {
+  it("does not load a file caught between truncate and write", async () => {
+    watcher.start();
+    // Truncate, then write the new policy a little later, as a slow editor would; the poll
+    // (every 20 ms) sees the empty file in between.
+    await writeFile(file, "");
+    await new Promise((r) => setTimeout(r, 40));
+    await writeFile(file, allowing(B));
+    await until("the new policy to load", () => reloaded.length === 1);
+    expect(reloaded[0]?.decide("http", B).decision).toBe("allow");
+    expect(await reloads("error")).toBe(0);
+  });
+
+
   it("loads the initial policy without counting it as a reload", async () => {
     const policy = await watcher.loadInitial();
     expect(policy.decide("http", A).decision).toBe("allow");

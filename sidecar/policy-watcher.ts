@@ -27,12 +27,15 @@ export interface PolicyWatcherOptions {
   readonly pollIntervalMs?: number;
   /** Quiet time after a directory event before reading; default 100 ms (a swap is several events). */
   readonly debounceMs?: number;
+  /** A changed file is loaded only once its size and mtime held still this long; default 100 ms. */
+  readonly settleMs?: number;
   /** Watch the directory (default true); false leaves only the periodic check. */
   readonly watchDirectory?: boolean;
 }
 
 const DEFAULT_POLL_MS = 5_000;
 const DEFAULT_DEBOUNCE_MS = 100;
+const DEFAULT_SETTLE_MS = 100;
 
 /** Reads the policy once, then reloads it whenever its content changes. */
 export class PolicyWatcher {
@@ -110,6 +113,14 @@ export class PolicyWatcher {
     // The poll stats first so an unchanged file costs no read; a directory event always reads.
     const statKey = await this.statKey();
     if (viaPoll && statKey === this.lastStat) return;
+    // A writer that truncates then writes (an editor, `echo >`) can be caught in between: an empty
+    // or partial file would be refused and counted as a failed reload. Load only a file that held
+    // still for the settle time; if it is still changing, look again once it has settled.
+    await new Promise((resolve) => setTimeout(resolve, this.opts.settleMs ?? DEFAULT_SETTLE_MS));
+    if ((await this.statKey()) !== statKey) {
+      this.soon();
+      return;
+    }
     this.lastStat = statKey;
     let text: string;
     try {
