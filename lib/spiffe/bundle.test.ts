@@ -8,6 +8,7 @@ import { TestCa } from "../../test/helpers/test-ca.js";
 import { TrustBundle, type SpiffeBundleJson } from "./bundle.js";
 import { BundleError, BundleErrorCode } from "./errors.js";
 import { TrustDomain } from "./id.js";
+import { thrownCode } from "../../test/helpers/error-code.js";
 
 const td = TrustDomain.parse("example.org");
 const HOUR = 3600_000;
@@ -22,15 +23,7 @@ beforeAll(async () => {
   rsaRoot = await TestCa.create({ keyAlgorithm: "rsa-2048" });
 });
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return "accepted";
-  } catch (err) {
-    if (err instanceof BundleError) return err.code;
-    throw err;
-  }
-}
+const codeOf = (fn: () => unknown): string => thrownCode(BundleError, fn);
 
 const derBase64 = (ca: TestCa): string => Buffer.from(ca.cert.rawData).toString("base64");
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DerCursor, DerTag, readBitString, readBoolean, readIa5, readOid, readSmallInteger, readTime, soleElement } from "./der.js";
 import { SvidError, SvidErrorCode } from "./errors.js";
+import { thrownCode } from "../../test/helpers/error-code.js";
 
 const bytes = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex.replace(/\s+/g, ""), "hex"));
 const first = (hex: string): { der: Uint8Array; el: ReturnType<DerCursor["next"]> } => {
@@ -8,16 +9,7 @@ const first = (hex: string): { der: Uint8Array; el: ReturnType<DerCursor["next"]
   return { der, el: new DerCursor(der).next() };
 };
 
-/** The SvidError code fn throws, or "ok". */
-function outcome(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SvidError) return err.code;
-    throw err;
-  }
-  return "ok";
-}
+const outcome = (fn: () => unknown): string => thrownCode(SvidError, fn);
 
 describe("DerCursor", () => {
   it("reads short and long lengths and walks siblings in order", () => {

@@ -6,6 +6,7 @@ import { TrustBundle } from "./bundle.js";
 import { SvidError, SvidErrorCode } from "./errors.js";
 import { SpiffeId, TrustDomain } from "./id.js";
 import { checkIssuedSvid, checkLeafSvid, checkSigningCertificate, newSerialNumberHex, type SvidUsage } from "./svid.js";
+import { thrownCode } from "../../test/helpers/error-code.js";
 
 const NOW = new Date("2030-01-01T00:00:00Z");
 const HOUR = 3600_000;
@@ -26,15 +27,7 @@ async function leaf(opts: IssueOptions = {}, id = ID): Promise<x509.X509Certific
   return (await root.issue(id, { ...good, ...opts })).cert;
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SvidError) return err.code;
-    throw err;
-  }
-  return "accepted";
-}
+const codeOf = (fn: () => unknown): string => thrownCode(SvidError, fn);
 
 const leafCode = (cert: x509.X509Certificate, usage?: SvidUsage): string =>
   codeOf(() => checkLeafSvid(cert, { now: NOW, trustDomain: td, ...(usage ? { usage } : {}) }));

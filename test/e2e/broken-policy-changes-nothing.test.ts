@@ -5,15 +5,12 @@
  * would have allowed it), the refusal is logged with line and column, and
  * mesh_sidecar_policy_reloads_total{result="error"} counts it.
  */
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sleep, waitFor } from "../helpers/processes.js";
 import { plainGet, startTraffic } from "./support/clients.js";
-import { policyYaml, Sidecar, workloadId } from "./support/mesh.js";
+import { policyYaml } from "./support/mesh.js";
 import { metricSum } from "./support/metrics.js";
-import { FRONTEND_ID, ORDERS_ID, startTwoPods, type TwoPods } from "./support/two-pods.js";
-
-const BILLING_ID = workloadId("billing");
+import { BILLING_ID, FRONTEND_ID, startBillingSidecar, startTwoPods, type TwoPods } from "./support/two-pods.js";
 
 /** Would allow billing, if its last entry were not an invalid SPIFFE ID (uppercase trust domain). */
 const INVALID_POLICY = `version: 1
@@ -38,17 +35,7 @@ describe("a broken policy file", () => {
 
   beforeAll(async () => {
     mesh = await startTwoPods({ ordersPolicy: policyYaml({ orders: { allow: [FRONTEND_ID] } }) });
-    const [out, admin] = [await mesh.spare(), await mesh.spare()];
-    billingToOrders = `127.0.0.1:${out}`;
-    await new Sidecar(mesh.group, {
-      name: "billing-sidecar",
-      dir: join(mesh.work, "billing"),
-      caUrl: mesh.caServer.apiUrl,
-      bundleFile: mesh.ca.bundleFile,
-      joinToken: await mesh.ca.joinToken(BILLING_ID),
-      outbound: [{ name: "orders", listen: billingToOrders, upstream: mesh.ordersInbound, expectedPeer: ORDERS_ID }],
-      admin: `127.0.0.1:${admin}`,
-    }).start();
+    billingToOrders = await startBillingSidecar(mesh);
   });
 
   afterAll(async () => {

@@ -4,16 +4,13 @@
  * the peer that stays allowed sees zero failed requests, on new connections
  * and on a long-lived one. No sidecar restarts.
  */
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/processes.js";
 import { plainGet, startTraffic } from "./support/clients.js";
 import { HeldConnection } from "./support/held-connection.js";
-import { policyYaml, Sidecar, workloadId } from "./support/mesh.js";
+import { policyYaml } from "./support/mesh.js";
 import { metricSum } from "./support/metrics.js";
-import { FRONTEND_ID, ORDERS_ID, startTwoPods, type TwoPods } from "./support/two-pods.js";
-
-const BILLING_ID = workloadId("billing");
+import { BILLING_ID, FRONTEND_ID, startBillingSidecar, startTwoPods, type TwoPods } from "./support/two-pods.js";
 
 describe("policy edited while traffic flows", () => {
   let mesh: TwoPods;
@@ -21,18 +18,7 @@ describe("policy edited while traffic flows", () => {
 
   beforeAll(async () => {
     mesh = await startTwoPods({ ordersPolicy: policyYaml({ orders: { allow: [FRONTEND_ID, BILLING_ID] } }) });
-    const [out, admin] = [await mesh.spare(), await mesh.spare()];
-    billingToOrders = `127.0.0.1:${out}`;
-    const billing = new Sidecar(mesh.group, {
-      name: "billing-sidecar",
-      dir: join(mesh.work, "billing"),
-      caUrl: mesh.caServer.apiUrl,
-      bundleFile: mesh.ca.bundleFile,
-      joinToken: await mesh.ca.joinToken(BILLING_ID),
-      outbound: [{ name: "orders", listen: billingToOrders, upstream: mesh.ordersInbound, expectedPeer: ORDERS_ID }],
-      admin: `127.0.0.1:${admin}`,
-    });
-    await billing.start();
+    billingToOrders = await startBillingSidecar(mesh);
   });
 
   afterAll(async () => {

@@ -202,26 +202,12 @@ export function tlsExchange(
       ...(opts.minVersion ? { minVersion: opts.minVersion } : {}),
       ...(opts.maxVersion ? { maxVersion: opts.maxVersion } : {}),
     });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(out);
-    }, opts.waitMs ?? 3_000);
     socket.on("secureConnect", () => {
       out.handshake = true;
       if (opts.data !== undefined) socket.write(opts.data);
       if (opts.end !== false) socket.end();
     });
-    socket.on("data", (d: Buffer) => {
-      out.received += d.toString("utf8");
-    });
-    socket.on("error", (err: Error) => {
-      out.error = (err as { code?: string }).code ?? err.message;
-    });
-    socket.on("close", () => {
-      out.closed = true;
-      clearTimeout(timer);
-      resolve(out);
-    });
+    collectUntilClose(socket, out, opts.waitMs ?? 3_000, resolve);
   });
 }
 
@@ -230,25 +216,35 @@ export function plainExchange(port: number, data: string, waitMs = 3_000): Promi
   return new Promise((resolve) => {
     const out: { received: string; closed: boolean; error?: string } = { received: "", closed: false };
     const socket = netConnect({ host: "127.0.0.1", port, allowHalfOpen: true });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(out);
-    }, waitMs);
     socket.on("connect", () => {
       socket.write(data);
       socket.end();
     });
-    socket.on("data", (d: Buffer) => {
-      out.received += d.toString("utf8");
-    });
-    socket.on("error", (err: Error) => {
-      out.error = (err as { code?: string }).code ?? err.message;
-    });
-    socket.on("close", () => {
-      out.closed = true;
-      clearTimeout(timer);
-      resolve(out);
-    });
+    collectUntilClose(socket, out, waitMs, resolve);
+  });
+}
+
+/** Accumulates what `socket` receives into `out`; resolves at close, or after `waitMs` (destroying it). */
+function collectUntilClose<T extends { received: string; closed: boolean; error?: string }>(
+  socket: Socket,
+  out: T,
+  waitMs: number,
+  resolve: (out: T) => void,
+): void {
+  const timer = setTimeout(() => {
+    socket.destroy();
+    resolve(out);
+  }, waitMs);
+  socket.on("data", (d: Buffer) => {
+    out.received += d.toString("utf8");
+  });
+  socket.on("error", (err: Error) => {
+    out.error = (err as { code?: string }).code ?? err.message;
+  });
+  socket.on("close", () => {
+    out.closed = true;
+    clearTimeout(timer);
+    resolve(out);
   });
 }
 

@@ -44,6 +44,27 @@ export interface TwoPods {
 
 export const FRONTEND_ID = workloadId("frontend");
 export const ORDERS_ID = workloadId("orders");
+/** A third workload whose access to orders the policy tests grant or take away. */
+export const BILLING_ID = workloadId("billing");
+
+/**
+ * Starts a "billing" pod's sidecar with one outbound listener to orders and
+ * waits until it is ready; returns where its app sends plain HTTP to reach orders.
+ */
+export async function startBillingSidecar(mesh: TwoPods): Promise<string> {
+  const [out, admin] = [await mesh.spare(), await mesh.spare()];
+  const billingToOrders = `127.0.0.1:${out}`;
+  await new Sidecar(mesh.group, {
+    name: "billing-sidecar",
+    dir: join(mesh.work, "billing"),
+    caUrl: mesh.caServer.apiUrl,
+    bundleFile: mesh.ca.bundleFile,
+    joinToken: await mesh.ca.joinToken(BILLING_ID),
+    outbound: [{ name: "orders", listen: billingToOrders, upstream: mesh.ordersInbound, expectedPeer: ORDERS_ID }],
+    admin: `127.0.0.1:${admin}`,
+  }).start();
+  return billingToOrders;
+}
 
 /** Starts mesh-ca, the orders backend and both sidecars, and waits until all are ready. */
 export async function startTwoPods(opts: TwoPodOptions = {}): Promise<TwoPods> {
