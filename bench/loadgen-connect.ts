@@ -1,8 +1,8 @@
 /**
  * How the load generator reaches a target: plaintext TCP for `direct`, mutual
  * TLS 1.3 with X25519 and the client SVID for the proxies. The TLS context is
- * built once per process; each connection is a full handshake (no session is
- * ever offered back, so there is no resumption).
+ * built once per process; each connection is a full handshake unless the
+ * caller offers a session.
  */
 import { readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
@@ -48,7 +48,7 @@ export function clientContext(tls: ClientTls): SecureContext {
  * its name is not checked (SVIDs carry no DNS name, and the proxies under test
  * are what is measured, not the client's policy).
  */
-export function open(endpoint: Endpoint, ready: (socket: Socket) => void): Socket {
+export function open(endpoint: Endpoint, ready: (socket: Socket) => void, session?: Buffer): Socket {
   if (!endpoint.tls) {
     const socket = netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
     socket.once("connect", () => ready(socket));
@@ -59,6 +59,7 @@ export function open(endpoint: Endpoint, ready: (socket: Socket) => void): Socke
     port: endpoint.port,
     secureContext: clientContext(endpoint.tls),
     checkServerIdentity: () => undefined,
+    ...(session ? { session } : {}),
   });
   socket.setNoDelay(true);
   socket.once("secureConnect", () => ready(socket));

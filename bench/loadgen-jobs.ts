@@ -14,7 +14,7 @@ interface Timed {
 
 /** One job for one process run. */
 export type LoadJob =
-  | (Timed & { readonly kind: "handshake"; readonly concurrency: number })
+  | (Timed & { readonly kind: "handshake"; readonly concurrency: number; readonly resume?: boolean })
   | (Timed & { readonly kind: "download" | "upload"; readonly connections: number })
   | (Timed & { readonly kind: "latency"; readonly connections: number; readonly ratePerSecond: number; readonly messageBytes: number })
   | {
@@ -43,6 +43,8 @@ export interface LoadResult {
   readonly p99Us?: number;
   readonly rssBefore?: number;
   readonly rssAfter?: number;
+  /** handshake with resume: the counted connections that resumed a session. */
+  readonly resumed?: number;
   /** probe: TLS 1.3 session tickets the server sent on one connection. */
   readonly tickets?: number;
   readonly protocol?: string;

@@ -5,6 +5,7 @@
  * from /proc at the exact edges of the measuring window.
  */
 import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { open } from "./loadgen-connect.js";
 import type { LoadJob, LoadResult } from "./loadgen-jobs.js";
 import { probe } from "./loadgen-probe.js";
@@ -39,13 +40,19 @@ class Window {
   }
 }
 
-/** New connection, 16-byte echo, close; `concurrency` of them in flight. */
+/**
+ * New connection, 16-byte echo, close; `concurrency` of them in flight. With
+ * `resume`, every connection offers the latest session ticket received (as
+ * a sidecar's outbound listener does) and the resumed ones are counted.
+ */
 async function handshakes(job: Extract<LoadJob, { kind: "handshake" }>): Promise<LoadResult> {
   const win = new Window(job.cpuPid);
   const message = Buffer.alloc(ECHO_BYTES, 0x45);
   let counting = false;
   let stopping = false;
   let ops = 0;
+  let resumed = 0;
+  let session: Buffer | undefined;
   let errors = 0;
   let active = 0;
   let allClosed: () => void = () => undefined;
@@ -57,12 +64,17 @@ async function handshakes(job: Extract<LoadJob, { kind: "handshake" }>): Promise
     active++;
     let got = 0;
     let ok = false;
-    const socket = open(job.target, (s) => s.write(message));
+    const offered = job.resume ? session : undefined;
+    const socket = open(job.target, (s) => s.write(message), offered);
+    if (job.resume) socket.on("session", (ticket: Buffer) => (session = ticket));
     socket.on("data", (chunk: Buffer) => {
       got += chunk.length;
       if (got >= ECHO_BYTES && !ok) {
         ok = true;
-        if (counting) ops++;
+        if (counting) {
+          ops++;
+          if (offered && (socket as TLSSocket).isSessionReused()) resumed++;
+        }
         socket.end();
       }
     });
@@ -82,7 +94,7 @@ async function handshakes(job: Extract<LoadJob, { kind: "handshake" }>): Promise
   counting = false;
   stopping = true;
   await Promise.race([new Promise<void>((r) => (allClosed = r)), sleep(5000)]);
-  return { ...win.result, ops, errors, bytes: 0 };
+  return { ...win.result, ops, errors, bytes: 0, ...(job.resume ? { resumed } : {}) };
 }
 
 /** `connections` long transfers, downloading ('D') or uploading ('U'). */

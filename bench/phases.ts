@@ -30,6 +30,12 @@ export interface RoundFigures {
   handshakesPerCpuSec: number;
   /** Share of its core the load generator used in the handshake test (≈1: it was the bottleneck). */
   handshakeLoadgenBusy: number;
+  /** Proxy CPU per new connection when the client resumes the session, µs (NaN when not measured). */
+  resumedCpuUs: number;
+  /** 1 / resumedCpuUs. */
+  resumedPerCpuSec: number;
+  /** Share of the counted connections that did resume (should be ~1). */
+  resumedShare: number;
   downloadMBps: number;
   downloadCpuSecPerGB: number;
   uploadMBps: number;
@@ -104,10 +110,15 @@ export type ActiveFigures = Omit<RoundFigures, "idleRssMB" | "idleRssPerConnKB" 
 /** Figures of the idle-RSS test. */
 export type IdleFigures = Pick<RoundFigures, "idleRssMB" | "idleRssPerConnKB" | "idleHeld" | "errors">;
 
-/** Runs the new-connection, bulk and latency tests against a started target. */
-export async function runActive(target: RunningTarget, s: PhaseSettings, ctx: LoadContext): Promise<ActiveFigures> {
+/**
+ * Runs the new-connection, bulk and latency tests against a started target;
+ * with `resumption`, also new connections that resume a session (TLS targets).
+ */
+export async function runActive(target: RunningTarget, s: PhaseSettings, ctx: LoadContext, resumption: boolean): Promise<ActiveFigures> {
   const timed = { target: target.endpoint, warmupMs: s.warmupMs, durationMs: s.durationMs, ...(target.pid ? { cpuPid: target.pid } : {}) };
   const hs = await runLoad({ kind: "handshake", concurrency: s.handshakeConcurrency, ...timed }, ctx);
+  const resumed = resumption && target.endpoint.tls ? await runLoad({ kind: "handshake", concurrency: s.handshakeConcurrency, resume: true, ...timed }, ctx) : undefined;
+  const resumedCpuUs = resumed ? (resumed.proxyCpu / resumed.ops) * 1e6 : Number.NaN;
   const down = await runLoad({ kind: "download", connections: s.bulkConnections, ...timed }, ctx);
   const up = await runLoad({ kind: "upload", connections: s.bulkConnections, ...timed }, ctx);
   const lat = await runLoad(
@@ -120,6 +131,9 @@ export async function runActive(target: RunningTarget, s: PhaseSettings, ctx: Lo
     handshakeCpuUs,
     handshakesPerCpuSec: 1e6 / handshakeCpuUs,
     handshakeLoadgenBusy: hs.loadgenCpu / hs.seconds,
+    resumedCpuUs,
+    resumedPerCpuSec: 1e6 / resumedCpuUs,
+    resumedShare: resumed ? (resumed.resumed ?? 0) / resumed.ops : Number.NaN,
     downloadMBps: down.bytes / MB / down.seconds,
     downloadCpuSecPerGB: down.proxyCpu / (down.bytes / GB),
     uploadMBps: up.bytes / MB / up.seconds,
@@ -127,7 +141,7 @@ export async function runActive(target: RunningTarget, s: PhaseSettings, ctx: Lo
     latencyP50Us: lat.p50Us ?? Number.NaN,
     latencyP99Us: lat.p99Us ?? Number.NaN,
     latencyCpuUsPerReq: (lat.proxyCpu / lat.ops) * 1e6,
-    errors: hs.errors + down.errors + up.errors + lat.errors,
+    errors: hs.errors + (resumed?.errors ?? 0) + down.errors + up.errors + lat.errors,
   };
 }
 

@@ -23,7 +23,7 @@ import { profileProxies } from "./profile.js";
 import { renderTable, renderTargets, summarize, type Round } from "./report.js";
 import { parseBenchArgs, type BenchSettings } from "./settings.js";
 import { startTarget, type RunningTarget, type TargetContext, type TargetSpec } from "./targets.js";
-import { describeTickets, NO_TICKETS_OPENSSL_CONF } from "./tickets.js";
+import { describeTickets, opensslConfFor, resumes } from "./tickets.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const log = (line: string): void => void process.stdout.write(`[bench] ${line}\n`);
@@ -124,8 +124,8 @@ async function main(): Promise<void> {
   // mesh-ca runs on the proxy core: it is what the end-to-end CA figure measures.
   const pki = await preparePki(settings, dir, cores.proxy);
   const backend = await startBackend(cores.load);
-  const opensslConfFile = join(dir, "openssl-no-tickets.cnf");
-  await writeFile(opensslConfFile, NO_TICKETS_OPENSSL_CONF);
+  const opensslConfFile = join(dir, "openssl-tickets.cnf");
+  await writeFile(opensslConfFile, opensslConfFor(settings.tickets) ?? "");
   const tctx: TargetContext = {
     repoRoot,
     pki,
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
         if (!spec) continue;
         const t0 = Date.now();
         try {
-          const active = await withTarget(spec, tctx, (t) => runActive(t, settings.phases, lctx));
+          const active = await withTarget(spec, tctx, (t) => runActive(t, settings.phases, lctx, resumes(settings.tickets)));
           const idle = await withTarget(spec, tctx, (t) => runIdle(t, settings.phases, lctx));
           round[name] = { ...active, ...idle, errors: active.errors + idle.errors, tickets: facts.get(name)?.tickets ?? 0 };
         } catch (err) {

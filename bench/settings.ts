@@ -37,7 +37,7 @@ const FLAGS = {
   "idle-connections": { type: "string", placeholder: "N", description: "idle mTLS connections for the RSS test (default 2000, --quick 500)" },
   "no-node24": { type: "boolean", description: "do not fetch or run Node 24" },
   ca: { type: "string", placeholder: "auto|double|mesh-ca", description: "the CA the sidecar uses (default auto: mesh-ca when built)" },
-  tickets: { type: "string", placeholder: "off|stateful", description: "TLS 1.3 session tickets of every proxy (default off; see bench/tickets.ts)" },
+  tickets: { type: "string", placeholder: "one|off|stateful", description: "TLS 1.3 session tickets of every proxy (default one, as shipped; see bench/tickets.ts)" },
   "no-ca": { type: "boolean", description: "skip the CA issuance figures" },
   profile: { type: "boolean", description: "profile the proxies during the new-connection test instead of the full run" },
 } satisfies FlagSpecs;
@@ -74,7 +74,7 @@ export function parseBenchArgs(argv: string[]): BenchSettings | undefined {
     targets: ALL_TARGETS.filter((t) => targets.includes(t) || t === "direct" || t === "haproxy"),
     node24: !f["no-node24"],
     ca: oneOf("ca", f.ca, ["auto", "double", "mesh-ca"], "auto"),
-    tickets: oneOf("tickets", f.tickets, ["off", "stateful"], "off"),
+    tickets: oneOf("tickets", f.tickets, ["one", "off", "stateful"], "one"),
     caFigures: !f["no-ca"],
     profile: f.profile,
     phases: {

@@ -13,7 +13,7 @@ import { haproxyConfig } from "./haproxy-config.js";
 import type { Endpoint } from "./loadgen-connect.js";
 import type { PlainProxyOptions } from "./plain-proxy.js";
 import { freePort, httpStatus, runToEnd, spawnPinned, tcpOpen, waitFor, type Child } from "./processes.js";
-import { proxyEnv, type TicketMode } from "./tickets.js";
+import { proxyEnv, resumes, type TicketMode } from "./tickets.js";
 
 /** What to start. */
 export type TargetSpec =
@@ -31,7 +31,7 @@ export interface TargetContext {
   readonly haproxy: string;
   /** Session tickets, set alike on every proxy. */
   readonly tickets: TicketMode;
-  /** The NumTickets = 0 OpenSSL config (bench/tickets.ts). */
+  /** The OpenSSL config of the ticket mode (bench/tickets.ts). */
   readonly opensslConfFile: string;
   /** When set, the sidecar runs with `--cpu-prof` writing here. */
   readonly cpuProfileDir?: string;
@@ -121,7 +121,7 @@ export function sidecarConfig(ctx: TargetContext, port: number, adminPort: numbe
     policyFile,
     admin: `${HOST}:${adminPort}`,
     limits: { handshakeTimeout: "10s", idleTimeout: "1h", maxConnections: MAX_CONNECTIONS, drainGrace: "1s" },
-    tls: { minVersion: "TLSv1.3" },
+    tls: { minVersion: "TLSv1.3", sessionResumption: resumes(ctx.tickets) },
     log: { level: "info" },
   };
 }

@@ -7,7 +7,7 @@
 import { dirname, resolve } from "node:path";
 import type { HostPort } from "../lib/net/address.js";
 import { ConfigSource, describe, type Field, ValueError, type ValueParser } from "../lib/config/reader.js";
-import { asDuration, asEnum, asHostPort, asIdPattern, asInteger, asSpiffeId, asString, asTrustDomain, asUrl } from "../lib/config/values.js";
+import { asBoolean, asDuration, asEnum, asHostPort, asIdPattern, asInteger, asSpiffeId, asString, asTrustDomain, asUrl } from "../lib/config/values.js";
 import type { SpiffeId, TrustDomain } from "../lib/spiffe/id.js";
 import type { IdPattern } from "../lib/spiffe/pattern.js";
 
@@ -55,6 +55,18 @@ export interface LimitsConfig {
   readonly drainGraceMs: number;
 }
 
+/** TLS settings shared by every listener. */
+export interface TlsConfig {
+  readonly minVersion: TlsMinVersion;
+  /**
+   * Inbound listeners send a session ticket and outbound listeners offer the
+   * last one back, so repeat connections between sidecars skip the
+   * certificate exchange; every resumed peer is still judged (SVID rules,
+   * expiry, policy or expectedPeer) like a new one.
+   */
+  readonly sessionResumption: boolean;
+}
+
 /** Renewal timing (lib/spiffe renewAt and backoff). */
 export interface RenewalConfig {
   readonly fraction: number;
@@ -75,7 +87,7 @@ export interface SidecarConfig {
   readonly policyFile?: string;
   readonly admin: HostPort;
   readonly limits: LimitsConfig;
-  readonly tls: { readonly minVersion: TlsMinVersion };
+  readonly tls: TlsConfig;
   readonly renewal: RenewalConfig;
   readonly log: { readonly level: LogLevel };
   /** Things that are allowed but probably unintended; logged at start. */
@@ -91,6 +103,7 @@ export const SIDECAR_DEFAULTS = {
   maxConnections: 10_000, // per listener
   drainGraceMs: 25_000, // 25s, under Kubernetes' 30s terminationGracePeriodSeconds
   minVersion: "TLSv1.3" as TlsMinVersion,
+  sessionResumption: true,
   fraction: 0.5,
   jitter: 0.1,
   backoffBaseMs: 1_000,
@@ -184,8 +197,11 @@ export function loadSidecarConfig(text: string, file: string, env: NodeJS.Proces
       limits: root.object("limits", readLimits, () => readLimits(undefined)),
       tls: root.object(
         "tls",
-        (f) => ({ minVersion: f.optional("minVersion", asEnum<TlsMinVersion>(["TLSv1.2", "TLSv1.3"]), SIDECAR_DEFAULTS.minVersion) }),
-        () => ({ minVersion: SIDECAR_DEFAULTS.minVersion }),
+        (f) => ({
+          minVersion: f.optional("minVersion", asEnum<TlsMinVersion>(["TLSv1.2", "TLSv1.3"]), SIDECAR_DEFAULTS.minVersion),
+          sessionResumption: f.optional("sessionResumption", asBoolean, SIDECAR_DEFAULTS.sessionResumption),
+        }),
+        () => ({ minVersion: SIDECAR_DEFAULTS.minVersion, sessionResumption: SIDECAR_DEFAULTS.sessionResumption }),
       ),
       renewal: root.object("renewal", readRenewal, () => readRenewal(undefined)),
       log: root.object(

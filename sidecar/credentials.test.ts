@@ -6,6 +6,7 @@ import { TestCa } from "../test/helpers/test-ca.js";
 import { answerFor } from "../test/sidecar/fake-ca.js";
 import { type ActiveCredentials, CredentialStore } from "./credentials.js";
 import { type Svid, validateSvidAnswer } from "./svid-answer.js";
+import { SESSION_LIFETIME_S } from "./tls-options.js";
 import { WorkloadKey } from "./workload-key.js";
 
 const TD = TrustDomain.parse("example.org");
@@ -22,7 +23,7 @@ beforeAll(async () => {
 
 describe("CredentialStore", () => {
   it("has no credentials before the first SVID, then builds the TLS material once per change", () => {
-    const store = new CredentialStore(bundle, "TLSv1.3");
+    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true });
     const seen: ActiveCredentials[] = [];
     store.subscribe((a) => seen.push(a));
     expect(store.current).toBeUndefined();
@@ -32,12 +33,20 @@ describe("CredentialStore", () => {
     expect(Object.isFrozen(store.current)).toBe(true);
     const options = store.current?.serverOptions;
     expect(options).toMatchObject({ minVersion: "TLSv1.3", cert: svid.certChainPem, ca: bundle.pem });
-    expect((options?.secureOptions ?? 0) & constants.SSL_OP_NO_TICKET).toBe(constants.SSL_OP_NO_TICKET);
+    // Stateless tickets for resumption, with the lifetime the outbound side assumes.
+    expect((options?.secureOptions ?? 0) & constants.SSL_OP_NO_TICKET).toBe(0);
+    expect(options?.sessionTimeout).toBe(SESSION_LIFETIME_S);
     expect(options?.ciphers).not.toMatch(/CBC|-SHA:|-SHA$/);
   });
 
+  it("asks for stateful (never resumed) tickets without tls.sessionResumption", () => {
+    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: false });
+    store.install(svid, bundle);
+    expect((store.current?.serverOptions.secureOptions ?? 0) & constants.SSL_OP_NO_TICKET).toBe(constants.SSL_OP_NO_TICKET);
+  });
+
   it("calls a late subscriber at once with the current credentials", () => {
-    const store = new CredentialStore(bundle, "TLSv1.3");
+    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true });
     store.install(svid, bundle);
     const seen: ActiveCredentials[] = [];
     store.subscribe((a) => seen.push(a));
@@ -45,7 +54,7 @@ describe("CredentialStore", () => {
   });
 
   it("rebuilds only when a refreshed bundle has different roots", async () => {
-    const store = new CredentialStore(bundle, "TLSv1.3");
+    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true });
     store.install(svid, bundle);
     const seen: ActiveCredentials[] = [];
     store.subscribe((a) => seen.push(a));
@@ -59,7 +68,7 @@ describe("CredentialStore", () => {
   });
 
   it("keeps a refreshed bundle for later when there is no SVID yet", async () => {
-    const store = new CredentialStore(bundle, "TLSv1.3");
+    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true });
     const other = await TestCa.create({ trustDomain: "example.org" });
     expect(store.updateBundle(TrustBundle.fromPem(TD, other.bundlePem))).toBe(true);
     expect(store.current).toBeUndefined();

@@ -8,7 +8,7 @@
  */
 import type { SecureContext, SecureContextOptions } from "node:tls";
 import type { TrustBundle } from "../lib/spiffe/bundle.js";
-import type { TlsMinVersion } from "./config.js";
+import type { TlsConfig } from "./config.js";
 import type { Svid } from "./svid-answer.js";
 import { clientSecureContext, serverContextOptions } from "./tls-options.js";
 
@@ -32,7 +32,7 @@ export class CredentialStore {
 
   constructor(
     bootstrapBundle: TrustBundle,
-    private readonly minVersion: TlsMinVersion,
+    private readonly tls: TlsConfig,
     private readonly onChange: (active: ActiveCredentials | undefined, bundle: TrustBundle) => void = () => {},
   ) {
     this.trust = bootstrapBundle;
@@ -79,8 +79,8 @@ export class CredentialStore {
     return Object.freeze({
       svid,
       bundle,
-      serverOptions: serverContextOptions(material, this.minVersion),
-      clientContext: clientSecureContext(material, this.minVersion),
+      serverOptions: serverContextOptions(material, this.tls),
+      clientContext: clientSecureContext(material, this.tls.minVersion),
     });
   }
 

@@ -8,7 +8,8 @@
  * the handshake, in order: a certificate was sent; OpenSSL's chain check
  * against the bundle passed; the leaf passes every X.509-SVID rule and is in
  * our trust domain; the policy allows its ID. Only then is the app connection
- * opened: a refused peer never gets a byte to the app.
+ * opened: a refused peer never gets a byte to the app. A peer resuming a TLS
+ * session goes through the same steps with the certificate of its session.
  */
 import { createServer as createNetServer, connect as netConnect, type Server as NetServer, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
@@ -146,26 +147,29 @@ export class InboundListener implements SpliceOwner {
   }
 
   private onSecure(socket: TLSSocket): void {
+    // A resumed session carries the client's certificate from its full handshake: judged again like a new one.
+    const resumed = socket.isSessionReused();
     const cert = socket.getPeerCertificate();
-    if (!cert?.raw) return this.refuse(socket, "no_peer_certificate", "the client sent no certificate");
+    if (!cert?.raw) return this.refuse(socket, resumed, "no_peer_certificate", "the client sent no certificate");
     if (!socket.authorized) {
       const code = String(socket.authorizationError);
-      return this.refuse(socket, resultOfAuthorizationError(code), `certificate chain not trusted: ${code}`, cert.subjectaltname);
+      return this.refuse(socket, resumed, resultOfAuthorizationError(code), `certificate chain not trusted: ${code}`, cert.subjectaltname);
     }
     const verdict = this.deps.verifier.verify(cert);
-    if (!verdict.ok) return this.refuse(socket, verdict.result, verdict.reason, verdict.claimed);
+    if (!verdict.ok) return this.refuse(socket, resumed, verdict.result, verdict.reason, verdict.claimed);
     const decision = this.deps.policy().decide(this.name, verdict.id);
     this.m.authz(decision).inc();
     if (decision.decision === "deny") {
-      return this.refuse(socket, "wrong_peer", "the policy denies this peer", verdict.id.toString(), decision.rule);
+      return this.refuse(socket, resumed, "wrong_peer", "the policy denies this peer", verdict.id.toString(), decision.rule);
     }
     this.m.handshakes.ok.inc();
+    if (resumed) this.m.resumed.inc();
     this.observeDuration(socket);
     const { host, port } = this.deps.config.forward;
     const app = netConnect({ host, port, allowHalfOpen: true });
     this.established.add(splice(socket, app, this, this.deps.limits.idleTimeoutMs, verdict.id));
     this.m.active.inc();
-    if (this.log.isLevelEnabled("debug")) this.log.debug({ peer: verdict.id.toString(), rule: decision.rule }, "accepted connection");
+    if (this.log.isLevelEnabled("debug")) this.log.debug({ peer: verdict.id.toString(), rule: decision.rule, resumed }, "accepted connection");
   }
 
   private onHandshakeError(err: Error, socket: TLSSocket): void {
@@ -177,10 +181,10 @@ export class InboundListener implements SpliceOwner {
     socket.destroy();
   }
 
-  private refuse(socket: TLSSocket, result: HandshakeResult, reason: string, peer?: string, rule?: string): void {
+  private refuse(socket: TLSSocket, resumed: boolean, result: HandshakeResult, reason: string, peer?: string, rule?: string): void {
     this.m.handshakes[result].inc();
     this.observeDuration(socket);
-    this.log.info({ result, reason, peer, rule, remote: socket.remoteAddress }, "refused connection");
+    this.log.info({ result, reason, peer, rule, resumed, remote: socket.remoteAddress }, "refused connection");
     socket.destroy();
   }
 

@@ -50,6 +50,8 @@ interface UpDown {
 export interface ListenerMetrics {
   readonly handshakes: Readonly<Record<HandshakeResult, Inc>>;
   readonly handshakeSeconds: Observe;
+  /** Accepted handshakes that resumed a TLS session. */
+  readonly resumed: Inc;
   readonly active: UpDown;
   readonly rejected: Readonly<Record<RejectReason, Inc>>;
   /** The authz counter child for a decision; cached per decision object. */
@@ -63,6 +65,7 @@ export class SidecarMetrics {
   readonly authzDecisions: Counter<"listener" | "decision" | "rule">;
   readonly connectionsActive: Gauge<"listener" | "direction">;
   readonly connectionsRejected: Counter<"listener" | "direction" | "reason">;
+  readonly sessionsResumed: Counter<"listener" | "direction">;
   readonly svidExpiry: Gauge;
   readonly svidRenewals: Counter<"result">;
   readonly bundleExpiry: Gauge;
@@ -99,6 +102,12 @@ export class SidecarMetrics {
       name: "mesh_sidecar_connections_rejected_total",
       help: "Connections closed at accept, before TLS: over limits.maxConnections, or no SVID yet",
       labelNames: ["listener", "direction", "reason"],
+      registers,
+    });
+    this.sessionsResumed = new Counter({
+      name: "mesh_sidecar_tls_sessions_resumed_total",
+      help: "Accepted TLS handshakes (result ok) that resumed a session instead of exchanging certificates",
+      labelNames: ["listener", "direction"],
       registers,
     });
     this.svidExpiry = new Gauge({
@@ -139,6 +148,8 @@ export class SidecarMetrics {
       rejected[reason] = this.connectionsRejected.labels({ listener, direction, reason });
       rejected[reason].inc(0);
     }
+    const resumed = this.sessionsResumed.labels({ listener, direction });
+    resumed.inc(0);
     const active = this.connectionsActive.labels({ listener, direction });
     active.set(0);
     const authzChildren = new WeakMap<PolicyDecision, Inc>();
@@ -146,6 +157,7 @@ export class SidecarMetrics {
     return {
       handshakes,
       handshakeSeconds: this.handshakeDuration.labels({ listener, direction }),
+      resumed,
       active,
       rejected,
       authz(decision: PolicyDecision): Inc {

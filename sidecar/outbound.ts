@@ -5,6 +5,8 @@
  * a server, and an ID matching `expectedPeer`. There is no DNS host name
  * check: SVIDs carry no DNS name; the SPIFFE ID is the identity. Otherwise
  * both connections are closed and nothing of the app's reaches the upstream.
+ * With tls.sessionResumption the last accepted upstream's session is offered
+ * again (session-cache.ts); a resumed upstream passes the same checks.
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
@@ -13,22 +15,13 @@ import { formatHostPort, type HostPort } from "../lib/net/address.js";
 import type { Logger } from "../lib/log.js";
 import type { LimitsConfig, OutboundListenerConfig, TlsMinVersion } from "./config.js";
 import { ConnectionTracker } from "./connection-tracker.js";
-import type { CredentialStore } from "./credentials.js";
+import type { ActiveCredentials, CredentialStore } from "./credentials.js";
 import { listenOn } from "./inbound.js";
 import type { HandshakeResult, ListenerMetrics, SidecarMetrics } from "./metrics.js";
-import { resultOfAuthorizationError, type PeerVerifier } from "./peer-verifier.js";
+import { type AcceptedPeer, type PeerVerdict, type PeerVerifier, type RefusedPeer, resultOfAuthorizationError } from "./peer-verifier.js";
+import { type OfferedSession, SessionCache } from "./session-cache.js";
 import { splice, type SplicedConnection, type SpliceOwner } from "./splice.js";
-
-/**
- * Where TLS session resumption to upstreams will plug in (a later
- * performance item). A resumed session skips most handshake work, but the
- * upstream's certificate from the session is still run through the verifier
- * (expiry included) and `expectedPeer` on every connection.
- */
-export interface TlsSessionStore {
-  get(upstream: string): Buffer | undefined;
-  set(upstream: string, session: Buffer): void;
-}
+import { SESSION_LIFETIME_S } from "./tls-options.js";
 
 /** What an outbound listener works with. */
 export interface OutboundDeps {
@@ -39,11 +32,32 @@ export interface OutboundDeps {
   readonly verifier: PeerVerifier;
   readonly metrics: SidecarMetrics;
   readonly log: Logger;
-  /** Off by default: every connection makes a full handshake. */
-  readonly sessions?: TlsSessionStore;
+  /** Offer the last accepted upstream's TLS session again (tls.sessionResumption). */
+  readonly sessionResumption: boolean;
+  /** The sidecar's clock, for how long a kept session may be offered. */
+  readonly now: () => number;
 }
 
 const noHostnameCheck = (): undefined => undefined;
+
+/** One outbound connection's state between connect and the session ticket. */
+interface Attempt {
+  /** The credentials the connection was opened with: a kept session belongs to them. */
+  readonly credentials: ActiveCredentials;
+  /** The session offered to the upstream, with the verdict on its upstream. */
+  readonly offered: OfferedSession | undefined;
+  /** The upstream's verdict once accepted. */
+  accepted: AcceptedPeer | undefined;
+  /** A ticket that arrived before the upstream was judged (TLS 1.2). */
+  ticket: Buffer | undefined;
+}
+
+/** Why an upstream is refused before its leaf is judged. */
+type Refusal = Pick<RefusedPeer, "ok" | "result" | "reason" | "claimed">;
+
+function refusal(result: HandshakeResult, reason: string, claimed?: string): Refusal {
+  return { ok: false, result, reason, claimed };
+}
 
 /** An outbound listener; create with `new`, then `listen()`. */
 export class OutboundListener implements SpliceOwner {
@@ -54,11 +68,13 @@ export class OutboundListener implements SpliceOwner {
   private readonly tracker = new ConnectionTracker();
   private readonly established = new Set<SplicedConnection>();
   private readonly upstreamKey: string;
+  private readonly sessions: SessionCache | undefined;
   private bound: HostPort | undefined;
 
   constructor(private readonly deps: OutboundDeps) {
     this.name = deps.config.name;
     this.upstreamKey = formatHostPort(deps.config.upstream);
+    this.sessions = deps.sessionResumption ? new SessionCache(SESSION_LIFETIME_S * 1000) : undefined;
     this.m = deps.metrics.forListener(this.name, "outbound");
     this.log = deps.log.child({ listener: this.name, direction: "outbound", upstream: this.upstreamKey });
     this.net = createNetServer({ allowHalfOpen: true, noDelay: true }, (app) => this.onAccept(app));
@@ -112,7 +128,7 @@ export class OutboundListener implements SpliceOwner {
     this.tracker.add(app);
     const start = performance.now();
     const { host, port } = this.deps.config.upstream;
-    const session = this.deps.sessions?.get(this.upstreamKey);
+    const offered = this.sessions?.offer(active, this.deps.now());
     const upstream = tlsConnect(<ConnectionOptions>{
       host,
       port,
@@ -122,9 +138,10 @@ export class OutboundListener implements SpliceOwner {
       checkServerIdentity: noHostnameCheck,
       // Passed through to the TLSSocket by tls.connect, though @types/node omits it.
       allowHalfOpen: true,
-      ...(session ? { session } : {}),
+      ...(offered ? { session: offered.session } : {}),
     });
-    if (this.deps.sessions) upstream.on("session", (s: Buffer) => this.deps.sessions?.set(this.upstreamKey, s));
+    const attempt: Attempt = { credentials: active, offered, accepted: undefined, ticket: undefined };
+    if (this.sessions) upstream.on("session", (ticket: Buffer) => this.onTicket(attempt, ticket));
     const onEarlyError = (err: Error): void => this.failBeforeSplice(app, upstream, err);
     const onHandshakeTimeout = (): void => this.refuse(app, upstream, "timeout", `no TLS handshake within ${this.deps.limits.handshakeTimeoutMs} ms`);
     const onAppGone = (): void => {
@@ -139,31 +156,68 @@ export class OutboundListener implements SpliceOwner {
       upstream.off("timeout", onHandshakeTimeout);
       app.off("error", onAppGone);
       app.off("close", onAppGone);
-      this.onSecure(app, upstream, start);
+      this.onSecure(app, upstream, start, attempt);
     });
   }
 
-  private onSecure(app: Socket, upstream: TLSSocket, start: number): void {
+  private onSecure(app: Socket, upstream: TLSSocket, start: number, attempt: Attempt): void {
     if (app.destroyed) {
       upstream.destroy();
       return;
     }
-    const cert = upstream.getPeerCertificate();
-    if (!cert?.raw) return this.refuse(app, upstream, "no_peer_certificate", "the upstream sent no certificate");
-    if (!upstream.authorized) {
-      const code = String(upstream.authorizationError);
-      return this.refuse(app, upstream, resultOfAuthorizationError(code), `upstream certificate chain not trusted: ${code}`, cert.subjectaltname);
-    }
-    const verdict = this.deps.verifier.verify(cert);
-    if (!verdict.ok) return this.refuse(app, upstream, verdict.result, verdict.reason, verdict.claimed);
-    if (!this.deps.config.expectedPeer.matches(verdict.id)) {
-      return this.refuse(app, upstream, "wrong_peer", `upstream is not ${this.deps.config.expectedPeer.source}`, verdict.id.toString());
+    const resumed = upstream.isSessionReused();
+    const peer = resumed ? this.judgeResumed(upstream, attempt.offered) : this.judgeFull(upstream);
+    if (!peer.ok) return this.refuse(app, upstream, peer.result, peer.reason, resumed, peer.claimed);
+    if (!this.deps.config.expectedPeer.matches(peer.id)) {
+      return this.refuse(app, upstream, "wrong_peer", `upstream is not ${this.deps.config.expectedPeer.source}`, resumed, peer.id.toString());
     }
     this.m.handshakes.ok.inc();
+    if (resumed) this.m.resumed.inc();
     this.m.handshakeSeconds.observe((performance.now() - start) / 1000);
+    attempt.accepted = peer;
+    // Under TLS 1.2 the ticket arrives inside the handshake, before we judged the upstream.
+    if (attempt.ticket) this.onTicket(attempt, attempt.ticket);
     this.established.add(splice(upstream, app, this, this.deps.limits.idleTimeoutMs));
     this.m.active.inc();
-    if (this.log.isLevelEnabled("debug")) this.log.debug({ peer: verdict.id.toString() }, "connected to upstream");
+    if (this.log.isLevelEnabled("debug")) this.log.debug({ peer: peer.id.toString(), resumed }, "connected to upstream");
+  }
+
+  /** The upstream of a full handshake: OpenSSL's chain check, then the SVID rules (cached per certificate). */
+  private judgeFull(upstream: TLSSocket): PeerVerdict | Refusal {
+    const cert = upstream.getPeerCertificate();
+    if (!cert?.raw) return refusal("no_peer_certificate", "the upstream sent no certificate");
+    if (!upstream.authorized) {
+      const code = String(upstream.authorizationError);
+      return refusal(resultOfAuthorizationError(code), `upstream certificate chain not trusted: ${code}`, cert.subjectaltname);
+    }
+    return this.deps.verifier.verify(cert);
+  }
+
+  /**
+   * The upstream of a resumed session. Node's client side cannot read the
+   * peer certificate of a resumed session, and needs not: we offered exactly
+   * one session, and the upstream could only resume it by proving it holds
+   * that session's secret, so it is the upstream we accepted when we kept
+   * the session. Its verdict is judged again at this moment: validity window
+   * now, and expectedPeer (in onSecure).
+   */
+  private judgeResumed(upstream: TLSSocket, offered: OfferedSession | undefined): PeerVerdict | Refusal {
+    if (!offered) return refusal("protocol_error", "the upstream resumed a session we did not offer");
+    if (!upstream.authorized) return refusal(resultOfAuthorizationError(upstream.authorizationError), "the resumed session's chain was not trusted");
+    const now = this.deps.now();
+    const { peer } = offered;
+    if (now < peer.notBefore || now > peer.notAfter) return refusal("expired", "the upstream certificate of the resumed session is outside its validity period", peer.id.toString());
+    return peer;
+  }
+
+  /** A session ticket from the upstream: kept once (and only if) the upstream was accepted. */
+  private onTicket(attempt: Attempt, ticket: Buffer): void {
+    if (attempt.accepted === undefined) {
+      attempt.ticket = ticket;
+      return;
+    }
+    attempt.ticket = undefined;
+    this.sessions?.keep(ticket, attempt.credentials, attempt.accepted, this.deps.now());
   }
 
   private failBeforeSplice(app: Socket, upstream: TLSSocket, err: Error): void {
@@ -178,9 +232,11 @@ export class OutboundListener implements SpliceOwner {
     this.refuse(app, upstream, "protocol_error", `TLS handshake with the upstream failed: ${code || err.message}`);
   }
 
-  private refuse(app: Socket, upstream: TLSSocket, result: HandshakeResult, reason: string, peer?: string): void {
+  private refuse(app: Socket, upstream: TLSSocket, result: HandshakeResult, reason: string, resumed = false, peer?: string | undefined): void {
     this.m.handshakes[result].inc();
-    this.log.warn({ result, reason, peer, expectedPeer: this.deps.config.expectedPeer.source }, "refused upstream connection");
+    // Whatever was wrong, the next connection starts from a full handshake.
+    this.sessions?.forget();
+    this.log.warn({ result, reason, peer, resumed, expectedPeer: this.deps.config.expectedPeer.source }, "refused upstream connection");
     upstream.destroy();
     app.destroy();
   }

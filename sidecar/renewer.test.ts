@@ -84,7 +84,7 @@ async function setup(lifetimeMs = 60_000) {
   await writeFile(tokenFile, "first-token\n");
   const client = new ScriptedCa((csr) => answerFor(ca, csr, ID, lifetimeMs, clock.now()));
   const metrics = new SidecarMetrics(new Registry());
-  const store = new CredentialStore(TrustBundle.fromPem(TD, ca.bundlePem), "TLSv1.3");
+  const store = new CredentialStore(TrustBundle.fromPem(TD, ca.bundlePem), { minVersion: "TLSv1.3", sessionResumption: true });
   const lines: string[] = [];
   const log = createLogger({ name: "t", level: "debug", format: "json", destination: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }) });
   const renewer = new Renewer({

@@ -19,7 +19,7 @@ import { CredentialStore } from "./credentials.js";
 import { SidecarError, SidecarErrorCode } from "./errors.js";
 import { InboundListener } from "./inbound.js";
 import { SidecarMetrics } from "./metrics.js";
-import { OutboundListener, type TlsSessionStore } from "./outbound.js";
+import { OutboundListener } from "./outbound.js";
 import { PeerVerifier } from "./peer-verifier.js";
 import type { Policy } from "./policy.js";
 import { PolicyWatcher } from "./policy-watcher.js";
@@ -35,8 +35,6 @@ export interface SidecarOptions {
   readonly random?: () => number;
   /** Fallback interval of the policy file check; default 5 s. */
   readonly policyPollIntervalMs?: number;
-  /** Outbound TLS session resumption (off by default). */
-  readonly outboundSessions?: TlsSessionStore;
 }
 
 /** A running sidecar. */
@@ -91,7 +89,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   }
 
   const key = await WorkloadKey.generate();
-  const store = new CredentialStore(bootstrap, config.tls.minVersion, (active, bundle) => {
+  const store = new CredentialStore(bootstrap, config.tls, (active, bundle) => {
     if (active) metrics.svidExpiry.set(active.svid.notAfter.getTime() / 1000);
     metrics.bundleExpiry.set(bundle.earliestExpiry().getTime() / 1000);
   });
@@ -115,7 +113,8 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
         verifier: outboundVerifier,
         metrics,
         log,
-        ...(options.outboundSessions ? { sessions: options.outboundSessions } : {}),
+        sessionResumption: config.tls.sessionResumption,
+        now,
       }),
   );
   const listeners = [...inbound, ...outbound];

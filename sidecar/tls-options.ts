@@ -1,11 +1,11 @@
 /**
  * TLS settings shared by every listener, in one place so a reviewer sees
- * them together: protocol floor, AEAD-only suites, no session tickets on the
- * inbound side, and the context options built once per credential rotation.
+ * them together: protocol floor, AEAD-only suites, session tickets, and the
+ * context options built once per credential rotation.
  */
 import { constants as cryptoConstants } from "node:crypto";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
-import type { TlsMinVersion } from "./config.js";
+import type { TlsConfig, TlsMinVersion } from "./config.js";
 
 /**
  * TLS 1.3 suites first, then TLS 1.2 ECDHE with AEAD only. Node's default
@@ -25,20 +25,35 @@ export const CIPHERS = [
 ].join(":");
 
 /**
- * Inbound servers ask OpenSSL for no session tickets: our peers do not resume
- * (the outbound side opens a full handshake each time), and building tickets
- * is a large share of a handshake's CPU.
- *
- * Measured on Node 20.20 / OpenSSL 3.0.19 with `openssl s_client -sess_out`
- * and `-msg`: under TLS 1.3 SSL_OP_NO_TICKET does not stop the two
- * NewSessionTicket messages, it makes them stateful (a 32-byte session ID
- * instead of an encrypted ~200-byte ticket), which skips the ticket's
- * serialisation and encryption. Node 20 has no per-context way to send zero
- * tickets; `NumTickets = 0` in an OpenSSL config loaded at process start
- * (OPENSSL_CONF, see docs/sidecar.md) does, for the whole process. Under
- * TLS 1.2 the option turns tickets off completely.
+ * How long a session ticket from an inbound listener can be resumed, in
+ * seconds (Node's default, stated so the outbound side can use the same
+ * bound). Every resumed peer is judged again anyway; the lifetime bounds how
+ * long a chain verified once stands in for a new verification.
  */
-export const INBOUND_SECURE_OPTIONS = cryptoConstants.SSL_OP_NO_TICKET;
+export const SESSION_LIFETIME_S = 300;
+
+/**
+ * Session tickets on the inbound side.
+ *
+ * With `tls.sessionResumption` (the default) the server sends stateless
+ * tickets, encrypted with keys that live in the SecureContext: every
+ * credential change builds a new context, so a rotation or a bundle change
+ * turns every earlier ticket into a full handshake. How many tickets a full
+ * handshake sends is a process-wide OpenSSL setting (`NumTickets` in
+ * openssl-sidecar.cnf: 1, since the outbound side keeps only the latest);
+ * Node 20 has no per-context way to set it. A resumed handshake sends none.
+ *
+ * Without resumption, SSL_OP_NO_TICKET. Measured on Node 20.20 / OpenSSL
+ * 3.0.19 with `openssl s_client -sess_out` and `-msg`: under TLS 1.3 it does
+ * not stop the NewSessionTicket messages, it makes them stateful (a 32-byte
+ * session ID, never resumable here since Node keeps no server session
+ * cache), which skips the ticket's serialisation and encryption. Zero
+ * tickets takes `NumTickets = 0` in OPENSSL_CONF. Under TLS 1.2 the option
+ * turns tickets off completely.
+ */
+export function inboundSecureOptions(sessionResumption: boolean): number {
+  return sessionResumption ? 0 : cryptoConstants.SSL_OP_NO_TICKET;
+}
 
 /** Key, chain and roots of the current credentials, as TLS wants them. */
 export interface TlsMaterial {
@@ -51,15 +66,16 @@ export interface TlsMaterial {
 }
 
 /** Full options for `tls.Server#setSecureContext`: that call replaces every context option, so all are given. */
-export function serverContextOptions(material: TlsMaterial, minVersion: TlsMinVersion): SecureContextOptions {
+export function serverContextOptions(material: TlsMaterial, tls: TlsConfig): SecureContextOptions {
   return {
     key: material.keyPem,
     cert: material.certChainPem,
     ca: material.bundlePem,
-    minVersion,
+    minVersion: tls.minVersion,
     ciphers: CIPHERS,
     honorCipherOrder: true,
-    secureOptions: INBOUND_SECURE_OPTIONS,
+    secureOptions: inboundSecureOptions(tls.sessionResumption),
+    sessionTimeout: SESSION_LIFETIME_S,
   };
 }
 

@@ -24,7 +24,7 @@ const HERE = dirname(fileURLToPath(import.meta.url)); // dist/deploy/local
 const REPO = resolve(HERE, "..", "..", "..");
 const CA_CLI = join(REPO, "dist", "ca", "cli.js");
 const SIDECAR_CLI = join(REPO, "dist", "sidecar", "cli.js");
-/** Zero TLS session tickets, as in the sidecar image (the file says why). */
+/** One TLS session ticket per full handshake, as in the sidecar image (the file says why). */
 const SIDECAR_OPENSSL_CONF = join(REPO, "sidecar", "openssl-sidecar.cnf");
 const SAMPLE_APP = join(HERE, "sample-app.js");
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../lib/cli/flags.js";
 import { parseBenchArgs } from "../../bench/settings.js";
-import { NO_TICKETS_OPENSSL_CONF, proxyEnv } from "../../bench/tickets.js";
+import { numTicketsOpensslConf, opensslConfFor, proxyEnv, resumes } from "../../bench/tickets.js";
 
 describe("npm run bench flags", () => {
   it("runs three rounds of haproxy and both sidecars by default, one short round with --quick", () => {
@@ -9,7 +9,7 @@ describe("npm run bench flags", () => {
     expect(full?.rounds).toBe(3);
     expect(full?.targets).toEqual(["direct", "haproxy", "sidecar", "sidecar-node24"]);
     expect(full?.phases.idleConnections).toBe(2000);
-    expect(full?.tickets).toBe("off");
+    expect(full?.tickets).toBe("one");
     const quick = parseBenchArgs(["--quick"]);
     expect(quick?.rounds).toBe(1);
     expect(quick?.phases.durationMs).toBeLessThan(full?.phases.durationMs ?? 0);
@@ -23,16 +23,27 @@ describe("npm run bench flags", () => {
   it("refuses an unknown target, a bad number and a bad ticket mode", () => {
     expect(() => parseBenchArgs(["--targets", "envoy"])).toThrow(UsageError);
     expect(() => parseBenchArgs(["--rounds", "0"])).toThrow(/--rounds needs a positive integer/);
-    expect(() => parseBenchArgs(["--tickets", "maybe"])).toThrow(/--tickets must be one of off, stateful/);
+    expect(() => parseBenchArgs(["--tickets", "maybe"])).toThrow(/--tickets must be one of one, off, stateful/);
   });
 });
 
 describe("session ticket settings", () => {
-  it("turns tickets off through OPENSSL_CONF for Node and haproxy alike", () => {
-    expect(NO_TICKETS_OPENSSL_CONF).toMatch(/^openssl_conf = bench_init$/m);
-    expect(NO_TICKETS_OPENSSL_CONF).toMatch(/^nodejs_conf = bench_init$/m);
-    expect(NO_TICKETS_OPENSSL_CONF).toMatch(/^NumTickets = 0$/m);
+  it("sets the ticket count through OPENSSL_CONF for Node and haproxy alike", () => {
+    const conf = numTicketsOpensslConf(0);
+    expect(conf).toMatch(/^openssl_conf = bench_init$/m);
+    expect(conf).toMatch(/^nodejs_conf = bench_init$/m);
+    expect(conf).toMatch(/^NumTickets = 0$/m);
+    expect(opensslConfFor("one")).toMatch(/^NumTickets = 1$/m);
+    expect(opensslConfFor("off")).toMatch(/^NumTickets = 0$/m);
+    expect(opensslConfFor("stateful")).toBeUndefined();
+    expect(proxyEnv("one", "/x.cnf").OPENSSL_CONF).toBe("/x.cnf");
     expect(proxyEnv("off", "/x.cnf").OPENSSL_CONF).toBe("/x.cnf");
     expect(proxyEnv("stateful", "/x.cnf").OPENSSL_CONF).toBeUndefined();
+  });
+
+  it("measures resumed connections only where the proxies send tickets that resume", () => {
+    expect(resumes("one")).toBe(true);
+    expect(resumes("off")).toBe(false);
+    expect(resumes("stateful")).toBe(false);
   });
 });

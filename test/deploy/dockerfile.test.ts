@@ -112,7 +112,7 @@ describe.each(PROGRAMS)("the $target image", (program) => {
     expect(runs(app)).toEqual(["npm ci --omit=dev --no-audit --no-fund"]);
     for (const copy of instructionsOf(app, "COPY").map(readCopy).filter((c) => c.from !== undefined)) {
       expect(copy.from).toBe("build");
-      // Compiled output, plus the sidecar's OpenSSL runtime config (no tickets), which is not TypeScript.
+      // Compiled output, plus the sidecar's OpenSSL runtime config (ticket count), which is not TypeScript.
       for (const source of copy.sources) expect(source, "only compiled output comes from the build stage").toMatch(/^\/src\/dist\/|^\/src\/sidecar\/openssl-sidecar\.cnf$/);
     }
   });
@@ -123,7 +123,7 @@ describe.each(PROGRAMS)("the $target image", (program) => {
 });
 
 describe("the mesh-sidecar image's OpenSSL config", () => {
-  it("points OPENSSL_CONF at the no-tickets file the app stage copies from the source tree", () => {
+  it("points OPENSSL_CONF at the ticket-count file the app stage copies from the source tree", () => {
     const env = instructionsOf(stage("mesh-sidecar"), "ENV").map((i) => i.args).join(" ");
     const conf = /\bOPENSSL_CONF=(\S+)/.exec(env)?.[1];
     expect(conf).toBe("/app/openssl-sidecar.cnf");

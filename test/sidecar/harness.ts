@@ -78,6 +78,8 @@ export interface TestSidecarOptions {
   limits?: Record<string, string | number>;
   ttl?: string;
   tlsMinVersion?: "TLSv1.2" | "TLSv1.3";
+  /** tls.sessionResumption; the config default when absent. */
+  sessionResumption?: boolean;
   bundleRefresh?: string;
   dir?: string;
   options?: SidecarOptions;
@@ -134,7 +136,9 @@ export async function startTestSidecar(o: TestSidecarOptions): Promise<TestSidec
     "admin: 127.0.0.1:0",
     "limits:",
     ...Object.entries(limits).map(([k, v]) => `  ${k}: ${v}`),
-    ...(o.tlsMinVersion ? ["tls:", `  minVersion: ${o.tlsMinVersion}`] : []),
+    ...(o.tlsMinVersion !== undefined || o.sessionResumption !== undefined ? ["tls:"] : []),
+    ...(o.tlsMinVersion ? [`  minVersion: ${o.tlsMinVersion}`] : []),
+    ...(o.sessionResumption !== undefined ? [`  sessionResumption: ${o.sessionResumption}`] : []),
     "renewal:",
     "  backoffBase: 50ms",
     "  backoffCap: 300ms",
