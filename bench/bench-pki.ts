@@ -25,9 +25,12 @@ export interface CaAccess {
   readonly kind: "mesh-ca" | "double";
   readonly url: string;
   readonly bundleFile: string;
-  /** Exactly one of the two, as in the sidecar config. */
+  /** Exactly one of the two, as in the sidecar config: for the server ID (inbound sidecars) ... */
   readonly tokenFile?: string;
   readonly joinToken?: string;
+  /** ... and for the client ID (the outbound sidecar of the mesh-hop test). */
+  readonly clientTokenFile?: string;
+  readonly clientJoinToken?: string;
   /** mesh-ca's pid when it runs as a process (its CPU time is read for the CA figures). */
   readonly pid?: number;
   /** A bearer token POST /v1/svid accepts many times over, for the end-to-end issuance figure. */
@@ -46,6 +49,8 @@ export interface BenchPki {
   /** ... and in one file, as haproxy's `crt` wants it. */
   readonly serverPemFile: string;
   readonly client: ClientTls;
+  /** The client SVID chain and key in one file, for the outbound haproxy's `crt`. */
+  readonly clientPemFile: string;
   /** A valid SVID from the same CA whose ID no target allows. */
   readonly denied: ClientTls;
   readonly ca: CaAccess;
@@ -68,11 +73,22 @@ export async function doublePki(dir: string): Promise<BenchPki> {
   const server = await writeCredential(dir, "server", serverCred, bundleFile);
   const serverPemFile = join(dir, "server.pem");
   await writeFile(serverPemFile, serverCred.chainPem + serverCred.keyPem, { mode: 0o600 });
-  const client = await writeCredential(dir, "client", await root.issue(BENCH_IDS.client), bundleFile);
+  const clientCred = await root.issue(BENCH_IDS.client);
+  const client = await writeCredential(dir, "client", clientCred, bundleFile);
+  const clientPemFile = join(dir, "client.pem");
+  await writeFile(clientPemFile, clientCred.chainPem + clientCred.keyPem, { mode: 0o600 });
   const denied = await writeCredential(dir, "denied", await root.issue(BENCH_IDS.denied), bundleFile);
-  const double = await startCaDouble(root, BENCH_IDS.server, await root.issueServing());
+  const serverToken = "bench-server-token-for-the-ca-double";
+  const clientToken = "bench-client-token-for-the-ca-double";
+  const tokens = new Map([
+    [serverToken, BENCH_IDS.server],
+    [clientToken, BENCH_IDS.client],
+  ]);
+  const double = await startCaDouble(root, tokens, await root.issueServing());
   const tokenFile = join(dir, "token");
-  await writeFile(tokenFile, "bench-token-accepted-by-the-ca-double\n", { mode: 0o600 });
+  const clientTokenFile = join(dir, "client-token");
+  await writeFile(tokenFile, `${serverToken}\n`, { mode: 0o600 });
+  await writeFile(clientTokenFile, `${clientToken}\n`, { mode: 0o600 });
   return {
     dir,
     bundleFile,
@@ -80,7 +96,8 @@ export async function doublePki(dir: string): Promise<BenchPki> {
     serverKeyFile: server.keyFile,
     serverPemFile,
     client,
+    clientPemFile,
     denied,
-    ca: { kind: "double", url: double.url, bundleFile, tokenFile, stop: () => double.close() },
+    ca: { kind: "double", url: double.url, bundleFile, tokenFile, clientTokenFile, stop: () => double.close() },
   };
 }

@@ -1,12 +1,13 @@
 /**
  * A stand-in for mesh-ca when it is not built: just enough of the HTTP API
  * (`POST /v1/svid`, `GET /v1/bundle`) for a sidecar to get its SVID. It signs
- * every CSR for one fixed SPIFFE ID and accepts any bearer token: it is a
- * benchmark fixture on 127.0.0.1, never a CA.
+ * a CSR for the SPIFFE ID its bearer token stands for (or, on renewal, the ID
+ * of the client certificate): a benchmark fixture on 127.0.0.1, never a CA.
  */
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { x509 } from "../lib/x509.js";
 import type { BenchRoot } from "./pki.js";
 
@@ -35,9 +36,19 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function issue(root: BenchRoot, id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!/^Bearer \S+$/.test(req.headers.authorization ?? "") && (req.socket as { authorized?: boolean }).authorized !== true) {
-    send(res, 401, { error: { code: "UNAUTHENTICATED", message: "send Authorization: Bearer <token>" } });
+/** The ID a request may have an SVID for: its bearer token's, or its client certificate's URI SAN. */
+function idOf(req: IncomingMessage, ids: ReadonlyMap<string, string>): string | undefined {
+  const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? "")?.[1];
+  if (bearer !== undefined) return ids.get(bearer);
+  const socket = req.socket as TLSSocket;
+  if (!socket.authorized) return undefined;
+  return /URI:(spiffe:\/\/[^,\s]+)/.exec(socket.getPeerCertificate().subjectaltname ?? "")?.[1];
+}
+
+async function issue(root: BenchRoot, ids: ReadonlyMap<string, string>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const id = idOf(req, ids);
+  if (id === undefined) {
+    send(res, 401, { error: { code: "UNAUTHENTICATED", message: "send Authorization: Bearer <token> with a token the double knows" } });
     return;
   }
   const { csr: csrPem } = JSON.parse(await readBody(req)) as { csr?: unknown };
@@ -60,13 +71,13 @@ async function issue(root: BenchRoot, id: string, req: IncomingMessage, res: Ser
   });
 }
 
-/** Starts the double on 127.0.0.1 (port 0), serving `serving` and signing every CSR for `id`. */
-export async function startCaDouble(root: BenchRoot, id: string, serving: { chainPem: string; keyPem: string }): Promise<CaDouble> {
+/** Starts the double on 127.0.0.1 (port 0), serving `serving` and signing for the ID of each token in `ids`. */
+export async function startCaDouble(root: BenchRoot, ids: ReadonlyMap<string, string>, serving: { chainPem: string; keyPem: string }): Promise<CaDouble> {
   const server: Server = createServer({ cert: serving.chainPem, key: serving.keyPem, ca: root.bundlePem, requestCert: true, rejectUnauthorized: false });
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const route = `${req.method ?? ""} ${req.url ?? ""}`;
     if (route === "POST /v1/svid") {
-      issue(root, id, req, res).catch((err: unknown) => {
+      issue(root, ids, req, res).catch((err: unknown) => {
         send(res, 500, { error: { code: "INTERNAL", message: err instanceof Error ? err.message : String(err) } });
       });
     } else if (route === "GET /v1/bundle") {

@@ -14,7 +14,13 @@ interface Timed {
 
 /** One job for one process run. */
 export type LoadJob =
-  | (Timed & { readonly kind: "handshake"; readonly concurrency: number; readonly resume?: boolean })
+  | (Timed & {
+      readonly kind: "handshake";
+      readonly concurrency: number;
+      readonly resume?: boolean;
+      /** More proxies on the path whose CPU time counts too (the mesh hop's inbound proxy). */
+      readonly moreCpuPids?: readonly number[];
+    })
   | (Timed & { readonly kind: "download" | "upload"; readonly connections: number })
   | (Timed & { readonly kind: "latency"; readonly connections: number; readonly ratePerSecond: number; readonly messageBytes: number })
   | {
@@ -31,7 +37,9 @@ export type LoadJob =
 export interface LoadResult {
   /** Length of the measuring window (or of the transfer, for uploads). */
   readonly seconds: number;
-  /** Proxy CPU seconds in the window; NaN without cpuPid. */
+  /** Each proxy's CPU seconds, in the order cpuPid, ...moreCpuPids (only when there are several). */
+  readonly proxyCpuEach?: readonly number[];
+  /** Proxy CPU seconds in the window, summed over every proxy on the path; NaN without cpuPid. */
   readonly proxyCpu: number;
   /** The load generator's own CPU seconds in the window (is it the bottleneck?). */
   readonly loadgenCpu: number;

@@ -20,22 +20,28 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** Samples proxy and own CPU at a window's edges. */
 class Window {
-  private cpu0 = 0;
+  private readonly pids: readonly number[];
+  private cpu0: number[] = [];
   private self0 = process.cpuUsage();
   private t0 = 0;
-  result = { seconds: 0, proxyCpu: Number.NaN, loadgenCpu: 0 };
-  constructor(private readonly pid: number | undefined) {}
+  result: { seconds: number; proxyCpu: number; loadgenCpu: number; proxyCpuEach?: number[] } = { seconds: 0, proxyCpu: Number.NaN, loadgenCpu: 0 };
+  /** `pid` is the proxy; `morePids` further proxies on the path (the mesh-hop test), reported one by one too. */
+  constructor(pid: number | undefined, morePids: readonly number[] = []) {
+    this.pids = pid === undefined ? [] : [pid, ...morePids];
+  }
   open(): void {
     this.t0 = now();
     this.self0 = process.cpuUsage();
-    if (this.pid !== undefined) this.cpu0 = readCpuTime(this.pid).total;
+    this.cpu0 = this.pids.map((p) => readCpuTime(p).total);
   }
   close(): void {
     const self = process.cpuUsage(this.self0);
+    const each = this.pids.map((p, i) => readCpuTime(p).total - (this.cpu0[i] ?? 0));
     this.result = {
       seconds: (now() - this.t0) / 1000,
-      proxyCpu: this.pid === undefined ? Number.NaN : readCpuTime(this.pid).total - this.cpu0,
+      proxyCpu: each.length === 0 ? Number.NaN : each.reduce((a, b) => a + b, 0),
       loadgenCpu: (self.user + self.system) / 1e6,
+      ...(each.length > 1 ? { proxyCpuEach: each } : {}),
     };
   }
 }
@@ -46,7 +52,7 @@ class Window {
  * a sidecar's outbound listener does) and the resumed ones are counted.
  */
 async function handshakes(job: Extract<LoadJob, { kind: "handshake" }>): Promise<LoadResult> {
-  const win = new Window(job.cpuPid);
+  const win = new Window(job.cpuPid, job.moreCpuPids);
   const message = Buffer.alloc(ECHO_BYTES, 0x45);
   let counting = false;
   let stopping = false;

@@ -52,8 +52,11 @@ export async function meshCaPki(repoRoot: string, dir: string, log: (line: strin
   const serverPemFile = join(dir, "server.pem");
   await writeFile(serverPemFile, (await readFile(server.certFile, "utf8")) + (await readFile(server.keyFile, "utf8")), { mode: 0o600 });
   const client = await issue(repoRoot, caDir, dir, "client", BENCH_IDS.client);
+  const clientPemFile = join(dir, "client.pem");
+  await writeFile(clientPemFile, (await readFile(client.certFile, "utf8")) + (await readFile(client.keyFile, "utf8")), { mode: 0o600 });
   const denied = await issue(repoRoot, caDir, dir, "denied", BENCH_IDS.denied);
   const sidecarToken = await joinToken(repoRoot, caDir, BENCH_IDS.server, 10_000);
+  const clientSidecarToken = await joinToken(repoRoot, caDir, BENCH_IDS.client, 10_000);
   const issuanceToken = await joinToken(repoRoot, caDir, ISSUANCE_ID, 1_000_000);
 
   const child = spawnPinned({ name: "mesh-ca serve", core, command: process.execPath, args: [join(repoRoot, "dist/ca/cli.js"), "serve", "--config", configFile] });
@@ -67,12 +70,14 @@ export async function meshCaPki(repoRoot: string, dir: string, log: (line: strin
     serverKeyFile: server.keyFile,
     serverPemFile,
     client: { ...client, caFile: bundleFile },
+    clientPemFile,
     denied: { ...denied, caFile: bundleFile },
     ca: {
       kind: "mesh-ca",
       url: `https://127.0.0.1:${apiPort}`,
       bundleFile,
       joinToken: sidecarToken,
+      clientJoinToken: clientSidecarToken,
       pid: child.pid,
       issuanceToken,
       stop: () => child.stop(),

@@ -10,18 +10,19 @@ import { ratio, spread, type Spread } from "./stats.js";
 export type Round = Record<string, RoundFigures>;
 
 /** A figure as printed: which way is better decides nothing but the label. */
-export interface FigureDef {
+export interface FigureDef<F = RoundFigures> {
   readonly key: string;
   readonly label: string;
   readonly better: "higher" | "lower" | "info";
   /** Reads the figure of `target` in `round` (may use other targets, e.g. direct). */
-  readonly read: (round: Round, target: string) => number;
+  readonly read: (round: Readonly<Record<string, F>>, target: string) => number;
 }
 
-const plain =
-  (k: keyof RoundFigures) =>
-  (round: Round, target: string): number =>
-    round[target]?.[k] ?? Number.NaN;
+/** Reads field `k` of the target's figures. */
+export const plain =
+  <F>(k: { [K in keyof F]: F[K] extends number ? K : never }[keyof F]) =>
+  (round: Readonly<Record<string, F>>, target: string): number =>
+    (round[target]?.[k] as number | undefined) ?? Number.NaN;
 
 const overDirect =
   (k: "latencyP50Us" | "latencyP99Us") =>
@@ -63,9 +64,14 @@ export interface Cell {
 export type Summary = Record<string, Record<string, Cell>>;
 
 /** Aggregates rounds; `reference` is the target ratios are taken against. */
-export function summarize(rounds: readonly Round[], targets: readonly string[], reference = "haproxy"): Summary {
+export function summarize<F = RoundFigures>(
+  rounds: readonly Readonly<Record<string, F>>[],
+  targets: readonly string[],
+  reference = "haproxy",
+  figures: readonly FigureDef<F>[] = FIGURES as unknown as readonly FigureDef<F>[],
+): Summary {
   const out: Summary = {};
-  for (const f of FIGURES) {
+  for (const f of figures) {
     const row: Record<string, Cell> = {};
     for (const t of targets) {
       const values = rounds.map((r) => f.read(r, t));
@@ -111,10 +117,16 @@ export function layout(header: readonly string[], rows: readonly (readonly strin
 }
 
 /** The main table: one row per figure, a value column per target, a ratio column per non-reference proxy. */
-export function renderTable(summary: Summary, targets: readonly string[], markdown = false, reference = "haproxy"): string {
+export function renderTable<F = RoundFigures>(
+  summary: Summary,
+  targets: readonly string[],
+  markdown = false,
+  reference = "haproxy",
+  figures: readonly FigureDef<F>[] = FIGURES as unknown as readonly FigureDef<F>[],
+): string {
   const ratioTargets = targets.filter((t) => t !== reference && t !== "direct");
   const header = ["figure", ...targets, ...ratioTargets.map((t) => `${t} ÷ ${reference}`)];
-  const rows = FIGURES.map((f) => {
+  const rows = figures.map((f) => {
     const row = summary[f.key] ?? {};
     const arrow = f.better === "higher" ? " ↑" : f.better === "lower" ? " ↓" : "";
     return [

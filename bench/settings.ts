@@ -25,6 +25,8 @@ export interface BenchSettings {
   readonly ca: "auto" | "double" | "mesh-ca";
   readonly tickets: TicketMode;
   readonly caFigures: boolean;
+  /** The mesh-hop test (bench/mesh-hop.ts): proxy pairs, outbound to inbound. */
+  readonly hop: boolean;
   readonly profile: boolean;
   readonly quick: boolean;
 }
@@ -39,6 +41,7 @@ const FLAGS = {
   ca: { type: "string", placeholder: "auto|double|mesh-ca", description: "the CA the sidecar uses (default auto: mesh-ca when built)" },
   tickets: { type: "string", placeholder: "one|off|stateful", description: "TLS 1.3 session tickets of every proxy (default one, as shipped; see bench/tickets.ts)" },
   "no-ca": { type: "boolean", description: "skip the CA issuance figures" },
+  "no-hop": { type: "boolean", description: "skip the mesh-hop test (outbound proxy to inbound proxy pairs)" },
   profile: { type: "boolean", description: "profile the proxies during the new-connection test instead of the full run" },
 } satisfies FlagSpecs;
 
@@ -76,6 +79,7 @@ export function parseBenchArgs(argv: string[]): BenchSettings | undefined {
     ca: oneOf("ca", f.ca, ["auto", "double", "mesh-ca"], "auto"),
     tickets: oneOf("tickets", f.tickets, ["one", "off", "stateful"], "one"),
     caFigures: !f["no-ca"],
+    hop: !f["no-hop"],
     profile: f.profile,
     phases: {
       warmupMs: quick ? 300 : 500,

@@ -51,9 +51,9 @@ export interface RunningTarget {
   stop(): Promise<void>;
 }
 
-const HOST = "127.0.0.1";
+export const HOST = "127.0.0.1";
 /** Room for 2,000 idle connections and then some; haproxy needs 2 fds per connection under its limit. */
-const MAX_CONNECTIONS = 8000;
+export const MAX_CONNECTIONS = 8000;
 const START_TIMEOUT_MS = 30_000;
 
 /** Starts one target and waits until it accepts connections. */
@@ -91,7 +91,6 @@ export async function startTarget(spec: TargetSpec, ctx: TargetContext): Promise
 }
 
 async function startHaproxy(port: number, dir: string, ctx: TargetContext): Promise<Child> {
-  const file = join(dir, "haproxy.cfg");
   const cfg = haproxyConfig({
     listen: `${HOST}:${port}`,
     backend: `${HOST}:${ctx.backendPort}`,
@@ -101,10 +100,15 @@ async function startHaproxy(port: number, dir: string, ctx: TargetContext): Prom
     noTlsTickets: ctx.tickets === "stateful",
     maxConnections: MAX_CONNECTIONS,
   });
+  return spawnHaproxy("haproxy", join(dir, "haproxy.cfg"), cfg, ctx);
+}
+
+/** Writes `cfg`, has `haproxy -c` accept it, and starts haproxy on the proxy core. */
+export async function spawnHaproxy(name: string, file: string, cfg: string, ctx: TargetContext): Promise<Child> {
   await writeFile(file, cfg);
   await runToEnd({ name: "haproxy -c", core: undefined, command: ctx.haproxy, args: ["-c", "-q", "-f", file] }, 10_000);
   const env = proxyEnv(ctx.tickets, ctx.opensslConfFile);
-  return spawnPinned({ name: "haproxy", core: ctx.proxyCore, command: ctx.haproxy, args: ["-f", file, "-db"], env });
+  return spawnPinned({ name, core: ctx.proxyCore, command: ctx.haproxy, args: ["-f", file, "-db"], env });
 }
 
 /** The sidecar config for the bench: one inbound listener, the CA, a policy allowing the client. */
@@ -127,13 +131,18 @@ export function sidecarConfig(ctx: TargetContext, port: number, adminPort: numbe
 }
 
 async function startSidecar(node: string, name: string, port: number, dir: string, ctx: TargetContext): Promise<Child> {
-  const cli = join(ctx.repoRoot, "dist/sidecar/cli.js");
-  if (!existsSync(cli)) throw new Error(`${cli} is not built: mesh-sidecar is needed for the ${name} target`);
   const policyFile = join(dir, "policy.yaml");
   await writeFile(policyFile, stringify({ version: 1, listeners: { bench: { allow: [BENCH_IDS.client] } } }));
   const adminPort = await freePort();
+  return spawnSidecar(node, name, dir, sidecarConfig(ctx, port, adminPort, policyFile), adminPort, ctx);
+}
+
+/** Writes `config` as sidecar.yaml in `dir`, starts mesh-sidecar on the proxy core, and waits for /readyz. */
+export async function spawnSidecar(node: string, name: string, dir: string, config: Record<string, unknown>, adminPort: number, ctx: TargetContext): Promise<Child> {
+  const cli = join(ctx.repoRoot, "dist/sidecar/cli.js");
+  if (!existsSync(cli)) throw new Error(`${cli} is not built: mesh-sidecar is needed for the ${name} target`);
   const configFile = join(dir, "sidecar.yaml");
-  await writeFile(configFile, stringify(sidecarConfig(ctx, port, adminPort, policyFile)));
+  await writeFile(configFile, stringify(config));
   const flags = [...(ctx.sidecarNodeFlags ?? [])];
   if (ctx.cpuProfileDir) flags.push("--cpu-prof", "--cpu-prof-dir", ctx.cpuProfileDir);
   const env = proxyEnv(ctx.tickets, ctx.opensslConfFile);

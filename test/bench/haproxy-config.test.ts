@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { haproxyConfig, uriGeneralNameHex, type HaproxyConfigOptions } from "../../bench/haproxy-config.js";
+import { haproxyConfig, haproxyOutboundConfig, uriGeneralNameHex, type HaproxyConfigOptions } from "../../bench/haproxy-config.js";
 import { TestCa } from "../helpers/test-ca.js";
 
 const ALLOWED = "spiffe://example.org/ns/bench/sa/client";
@@ -93,6 +93,23 @@ describe("the generated config against real certificates", () => {
     await writeFile(bundleFile, server.bundlePem);
     const file = join(dir, "haproxy.cfg");
     await writeFile(file, haproxyConfig({ ...OPTIONS, certFile, bundleFile, noTlsTickets: true }));
+    const { code, output } = await haproxyCheck(file);
+    expect(output).not.toMatch(/ALERT|WARNING/);
+    expect(code).toBe(0);
+  });
+
+  it("accepts the outbound side of the mesh hop: plaintext in, mTLS out with the upstream verified", async () => {
+    const client = await ca.issue(ALLOWED);
+    const certFile = join(dir, "client.pem");
+    const bundleFile = join(dir, "bundle.pem");
+    await writeFile(certFile, client.chainPem + client.keyPem);
+    await writeFile(bundleFile, client.bundlePem);
+    const text = haproxyOutboundConfig({ listen: "127.0.0.1:18001", upstream: "127.0.0.1:18443", certFile, bundleFile, maxConnections: 8000 });
+    expect(text).toMatch(/^\s+server upstream 127\.0\.0\.1:18443 ssl crt \S+ ca-file \S+ verify required ssl-min-ver TLSv1\.3 /m);
+    // Session reuse towards the upstream is haproxy's default; the bench relies on it staying on.
+    expect(text).not.toMatch(/no-ssl-reuse/);
+    const file = join(dir, "haproxy-outbound.cfg");
+    await writeFile(file, text);
     const { code, output } = await haproxyCheck(file);
     expect(output).not.toMatch(/ALERT|WARNING/);
     expect(code).toBe(0);

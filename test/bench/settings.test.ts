@@ -10,6 +10,8 @@ describe("npm run bench flags", () => {
     expect(full?.targets).toEqual(["direct", "haproxy", "sidecar", "sidecar-node24"]);
     expect(full?.phases.idleConnections).toBe(2000);
     expect(full?.tickets).toBe("one");
+    expect(full?.hop).toBe(true);
+    expect(parseBenchArgs(["--no-hop"])?.hop).toBe(false);
     const quick = parseBenchArgs(["--quick"]);
     expect(quick?.rounds).toBe(1);
     expect(quick?.phases.durationMs).toBeLessThan(full?.phases.durationMs ?? 0);
