@@ -30,6 +30,8 @@ export type LoadJob =
       readonly concurrency: number;
       readonly settleMs: number;
       readonly rssPid?: number;
+      /** A Node proxy's /metrics URL: its V8 heap is read with the RSS, to split RSS into heap and native. */
+      readonly metricsUrl?: string;
     }
   | { readonly kind: "probe"; readonly target: Endpoint; readonly denied?: Endpoint };
 
@@ -51,6 +53,8 @@ export interface LoadResult {
   readonly p99Us?: number;
   readonly rssBefore?: number;
   readonly rssAfter?: number;
+  readonly heapBefore?: number;
+  readonly heapAfter?: number;
   /** handshake with resume: the counted connections that resumed a session. */
   readonly resumed?: number;
   /** probe: TLS 1.3 session tickets the server sent on one connection. */

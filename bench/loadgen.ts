@@ -230,9 +230,18 @@ async function latency(job: Extract<LoadJob, { kind: "latency" }>): Promise<Load
   return { ...win.result, ops, errors, bytes: 0, p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) };
 }
 
-/** Holds `connections` established, echoed connections idle and reads the proxy's RSS. */
+/** The V8 heap in use of a Node proxy, from its /metrics (prom-client's nodejs_heap_size_used_bytes). */
+async function heapUsed(metricsUrl: string | undefined): Promise<number> {
+  if (metricsUrl === undefined) return Number.NaN;
+  const text = await (await fetch(metricsUrl)).text();
+  const line = text.split("\n").find((l) => l.startsWith("nodejs_heap_size_used_bytes "));
+  return line === undefined ? Number.NaN : Number(line.split(" ")[1]);
+}
+
+/** Holds `connections` established, echoed connections idle and reads the proxy's RSS (and a Node proxy's heap). */
 async function idle(job: Extract<LoadJob, { kind: "idle" }>): Promise<LoadResult> {
   const rssBefore = job.rssPid === undefined ? Number.NaN : readRssBytes(job.rssPid);
+  const heapBefore = await heapUsed(job.metricsUrl);
   const sockets: Socket[] = [];
   let errors = 0;
   const t0 = now();
@@ -264,8 +273,9 @@ async function idle(job: Extract<LoadJob, { kind: "idle" }>): Promise<LoadResult
   await sleep(job.settleMs);
   const open_ = sockets.filter((s) => !s.destroyed).length;
   const rssAfter = job.rssPid === undefined ? Number.NaN : readRssBytes(job.rssPid);
+  const heapAfter = await heapUsed(job.metricsUrl);
   for (const s of sockets) s.destroy();
-  return { seconds, proxyCpu: Number.NaN, loadgenCpu: 0, ops: open_, errors, bytes: 0, rssBefore, rssAfter };
+  return { seconds, proxyCpu: Number.NaN, loadgenCpu: 0, ops: open_, errors, bytes: 0, rssBefore, rssAfter, heapBefore, heapAfter };
 }
 
 async function main(): Promise<void> {

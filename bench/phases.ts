@@ -47,6 +47,8 @@ export interface RoundFigures {
   idleRssMB: number;
   /** (RSS holding them − RSS of the fresh process) / connections held, KiB. */
   idleRssPerConnKB: number;
+  /** The same for the V8 heap in use (Node proxies; NaN for haproxy): the rest of the RSS is native. */
+  idleHeapPerConnKB: number;
   idleHeld: number;
   /** Session tickets the target sent per full handshake (probe). */
   tickets: number;
@@ -105,10 +107,10 @@ export async function probeTarget(target: RunningTarget, ctx: LoadContext): Prom
 }
 
 /** Figures of the tests that load a running target (all but the idle-RSS test). */
-export type ActiveFigures = Omit<RoundFigures, "idleRssMB" | "idleRssPerConnKB" | "idleHeld" | "tickets">;
+export type ActiveFigures = Omit<RoundFigures, "idleRssMB" | "idleRssPerConnKB" | "idleHeapPerConnKB" | "idleHeld" | "tickets">;
 
 /** Figures of the idle-RSS test. */
-export type IdleFigures = Pick<RoundFigures, "idleRssMB" | "idleRssPerConnKB" | "idleHeld" | "errors">;
+export type IdleFigures = Pick<RoundFigures, "idleRssMB" | "idleRssPerConnKB" | "idleHeapPerConnKB" | "idleHeld" | "errors">;
 
 /**
  * Runs the new-connection, bulk and latency tests against a started target;
@@ -159,13 +161,16 @@ export async function runIdle(target: RunningTarget, s: PhaseSettings, ctx: Load
       concurrency: s.idleConcurrency,
       settleMs: s.idleSettleMs,
       ...(target.pid ? { rssPid: target.pid } : {}),
+      ...(target.metricsUrl ? { metricsUrl: target.metricsUrl } : {}),
     },
     ctx,
   );
   const delta = (idle.rssAfter ?? Number.NaN) - (idle.rssBefore ?? Number.NaN);
+  const heapDelta = (idle.heapAfter ?? Number.NaN) - (idle.heapBefore ?? Number.NaN);
   return {
     idleRssMB: (idle.rssAfter ?? Number.NaN) / MB,
     idleRssPerConnKB: delta / idle.ops / 1024,
+    idleHeapPerConnKB: heapDelta / idle.ops / 1024,
     idleHeld: idle.ops,
     errors: idle.errors + (s.idleConnections - idle.ops),
   };

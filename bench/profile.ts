@@ -55,7 +55,7 @@ async function profileOne(spec: TargetSpec, tctx: TargetContext, lctx: LoadConte
   const profDir = join(dir, `${spec.name}-cpuprof`);
   const isSidecar = spec.kind === "sidecar";
   if (isSidecar) await mkdir(profDir, { recursive: true });
-  const ctx: TargetContext = isSidecar ? { ...tctx, cpuProfileDir: profDir, sidecarNodeFlags: usePerf ? ["--perf-basic-prof"] : [] } : tctx;
+  const ctx: TargetContext = isSidecar ? { ...tctx, cpuProfileDir: profDir, sidecarNodeFlags: [...(tctx.sidecarNodeFlags ?? []), ...(usePerf ? ["--perf-basic-prof"] : [])] } : tctx;
   const target = await startTarget(spec, ctx);
   const perfFile = join(dir, `${spec.name}.perf.data`);
   const perf = usePerf && target.pid ? perfRecord(target.pid, perfFile, lctx.loadCore) : undefined;

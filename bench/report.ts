@@ -49,6 +49,7 @@ export const FIGURES: readonly FigureDef[] = [
   { key: "latencyCpuUsPerReq", label: "proxy CPU per request, µs", better: "lower", read: plain("latencyCpuUsPerReq") },
   { key: "idleRssMB", label: "proxy RSS with idle conns, MB", better: "lower", read: plain("idleRssMB") },
   { key: "idleRssPerConnKB", label: "RSS per idle conn, KiB", better: "lower", read: plain("idleRssPerConnKB") },
+  { key: "idleHeapPerConnKB", label: "— of which V8 heap (Node proxies), KiB", better: "info", read: plain("idleHeapPerConnKB") },
   { key: "tickets", label: "session tickets sent per handshake", better: "info", read: plain("tickets") },
   { key: "errors", label: "failed operations", better: "info", read: plain("errors") },
 ];

@@ -167,6 +167,7 @@ async function main(): Promise<void> {
     haproxy: haproxy ?? "haproxy",
     tickets: settings.tickets,
     opensslConfFile,
+    sidecarNodeFlags: settings.sidecarFlags,
   };
   const lctx: LoadContext = { repoRoot, loadCore: cores.load };
   try {

@@ -27,6 +27,8 @@ export interface BenchSettings {
   readonly caFigures: boolean;
   /** The mesh-hop test (bench/mesh-hop.ts): proxy pairs, outbound to inbound. */
   readonly hop: boolean;
+  /** Extra node flags for every sidecar process (experiments, e.g. V8 heap sizing). */
+  readonly sidecarFlags: readonly string[];
   readonly profile: boolean;
   readonly quick: boolean;
 }
@@ -41,6 +43,7 @@ const FLAGS = {
   ca: { type: "string", placeholder: "auto|double|mesh-ca", description: "the CA the sidecar uses (default auto: mesh-ca when built)" },
   tickets: { type: "string", placeholder: "one|off|stateful", description: "TLS 1.3 session tickets of every proxy (default one, as shipped; see bench/tickets.ts)" },
   "no-ca": { type: "boolean", description: "skip the CA issuance figures" },
+  "sidecar-flags": { type: "string", placeholder: "FLAGS", description: "extra node flags for every sidecar, space-separated (experiments)" },
   "no-hop": { type: "boolean", description: "skip the mesh-hop test (outbound proxy to inbound proxy pairs)" },
   profile: { type: "boolean", description: "profile the proxies during the new-connection test instead of the full run" },
 } satisfies FlagSpecs;
@@ -80,6 +83,7 @@ export function parseBenchArgs(argv: string[]): BenchSettings | undefined {
     tickets: oneOf("tickets", f.tickets, ["one", "off", "stateful"], "one"),
     caFigures: !f["no-ca"],
     hop: !f["no-hop"],
+    sidecarFlags: (f["sidecar-flags"] ?? "").split(/\s+/).filter((x) => x !== ""),
     profile: f.profile,
     phases: {
       warmupMs: quick ? 300 : 500,

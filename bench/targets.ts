@@ -48,6 +48,8 @@ export interface RunningTarget {
   readonly endpoint: Endpoint;
   /** The denied client's way in (proxies only). */
   readonly denied: Endpoint | undefined;
+  /** A Node proxy's /metrics (its heap is read in the idle test). */
+  readonly metricsUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -67,6 +69,7 @@ export async function startTarget(spec: TargetSpec, ctx: TargetContext): Promise
   const dir = join(ctx.pki.dir, spec.name);
   await mkdir(dir, { recursive: true });
   let child: Child;
+  let metricsUrl: string | undefined;
   if (spec.kind === "haproxy") {
     child = await startHaproxy(port, dir, ctx);
   } else if (spec.kind === "plain") {
@@ -84,10 +87,12 @@ export async function startTarget(spec: TargetSpec, ctx: TargetContext): Promise
     const env = proxyEnv(ctx.tickets, ctx.opensslConfFile);
     child = spawnPinned({ name: spec.name, core: ctx.proxyCore, command: process.execPath, args, env });
   } else {
-    child = await startSidecar(spec.node, spec.name, port, dir, ctx);
+    const adminPort = await freePort();
+    metricsUrl = `http://${HOST}:${adminPort}/metrics`;
+    child = await startSidecar(spec.node, spec.name, port, adminPort, dir, ctx);
   }
   await waitFor(`${spec.name} to listen on ${HOST}:${port}`, START_TIMEOUT_MS, () => tcpOpen(HOST, port), child);
-  return { spec, pid: child.pid, endpoint, denied, stop: () => child.stop() };
+  return { spec, pid: child.pid, endpoint, denied, ...(metricsUrl ? { metricsUrl } : {}), stop: () => child.stop() };
 }
 
 async function startHaproxy(port: number, dir: string, ctx: TargetContext): Promise<Child> {
@@ -130,10 +135,9 @@ export function sidecarConfig(ctx: TargetContext, port: number, adminPort: numbe
   };
 }
 
-async function startSidecar(node: string, name: string, port: number, dir: string, ctx: TargetContext): Promise<Child> {
+async function startSidecar(node: string, name: string, port: number, adminPort: number, dir: string, ctx: TargetContext): Promise<Child> {
   const policyFile = join(dir, "policy.yaml");
   await writeFile(policyFile, stringify({ version: 1, listeners: { bench: { allow: [BENCH_IDS.client] } } }));
-  const adminPort = await freePort();
   return spawnSidecar(node, name, dir, sidecarConfig(ctx, port, adminPort, policyFile), adminPort, ctx);
 }
 

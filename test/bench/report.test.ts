@@ -20,6 +20,7 @@ function figures(over: Partial<RoundFigures>): RoundFigures {
     latencyCpuUsPerReq: Number.NaN,
     idleRssMB: Number.NaN,
     idleRssPerConnKB: Number.NaN,
+    idleHeapPerConnKB: Number.NaN,
     idleHeld: 0,
     tickets: 0,
     errors: 0,
