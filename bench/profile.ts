@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- --profile`: where the time goes in the new-connection
- * test. The sidecar runs with `node --cpu-prof` (JavaScript self time) and,
+ * `npm run bench -- --profile [--profile-test T]`: where the time goes in one
+ * test (new connections by default; resumed connections, download or upload
+ * on request). The sidecar runs with `node --cpu-prof` (JavaScript self time) and,
  * when perf works, every proxy is sampled with perf (native: OpenSSL, libuv,
  * kernel). Summaries are printed and written to bench/results/.
  */
@@ -11,18 +12,27 @@ import { summarizeCpuProfile, type CpuProfile, type ProfileSummary } from "./cpu
 import { perfLandmarks, perfRecord, perfReport, perfUsable, type Landmark, type PerfSymbol } from "./perf-report.js";
 import { runLoad, type LoadContext } from "./phases.js";
 import { layout } from "./report.js";
-import type { BenchSettings } from "./settings.js";
-import { startTarget, type TargetContext, type TargetSpec } from "./targets.js";
+import type { LoadJob } from "./loadgen-jobs.js";
+import type { BenchSettings, ProfileTest } from "./settings.js";
+import { startTarget, type RunningTarget, type TargetContext, type TargetSpec } from "./targets.js";
 
 const PROFILE_MS = 6000;
 const WARMUP_MS = 500;
 
 interface ProxyProfile {
   readonly target: string;
-  readonly handshakes: number;
-  readonly cpuUsPerHandshake: number;
+  readonly test: ProfileTest;
+  /** Connections made, or bytes moved (bulk tests). */
+  readonly ops: number;
+  /** µs per connection, or s per GB (bulk tests). */
+  readonly cpuPerOp: number;
   readonly v8?: ProfileSummary;
   readonly perf?: { readonly symbols: PerfSymbol[]; readonly dsos: PerfSymbol[]; readonly landmarks: Landmark[] };
+}
+
+/** C++ template symbols run to hundreds of characters; the head names them well enough. */
+function shorten(symbol: string, max = 100): string {
+  return symbol.length > max ? `${symbol.slice(0, max - 3)}...` : symbol;
 }
 
 function pct(n: number): string {
@@ -31,7 +41,11 @@ function pct(n: number): string {
 
 /** Text of one proxy's profile. */
 export function renderProfile(p: ProxyProfile, top = 20): string {
-  const parts = [`== ${p.target}: ${p.handshakes} new connections, ${p.cpuUsPerHandshake.toFixed(0)} µs proxy CPU each`];
+  const bulk = p.test === "download" || p.test === "upload";
+  const head = bulk
+    ? `== ${p.target}, ${p.test}: ${(p.ops / 1e9).toFixed(2)} GB, ${p.cpuPerOp.toFixed(2)} s proxy CPU per GB`
+    : `== ${p.target}, ${p.test === "resumed" ? "resumed" : "new"} connections: ${p.ops}, ${p.cpuPerOp.toFixed(0)} µs proxy CPU each`;
+  const parts = [head];
   if (p.v8) {
     parts.push(`V8 --cpu-prof, busy ${p.v8.busyMs.toFixed(0)} ms; self time by area:`);
     parts.push(layout(["area", "self"], p.v8.areas.slice(0, 10).map((a) => [a.name, pct(a.percent)]), false));
@@ -46,12 +60,19 @@ export function renderProfile(p: ProxyProfile, top = 20): string {
       parts.push(layout(["function", "what it is", "incl."], p.perf.landmarks.map((l) => [l.symbol.replace(/^.*::/, ""), l.meaning, pct(l.percent)]), false));
     }
     parts.push("perf, top symbols (self):");
-    parts.push(layout(["symbol", "library", "share"], p.perf.symbols.slice(0, top).map((s) => [s.symbol, s.dso, pct(s.percent)]), false));
+    parts.push(layout(["symbol", "library", "share"], p.perf.symbols.slice(0, top).map((s) => [shorten(s.symbol), s.dso, pct(s.percent)]), false));
   }
   return parts.join("\n");
 }
 
-async function profileOne(spec: TargetSpec, tctx: TargetContext, lctx: LoadContext, dir: string, usePerf: boolean): Promise<ProxyProfile> {
+/** The load job of `test` against `target`. */
+function jobFor(test: ProfileTest, target: RunningTarget): LoadJob {
+  const timed = { target: target.endpoint, warmupMs: WARMUP_MS, durationMs: PROFILE_MS, ...(target.pid ? { cpuPid: target.pid } : {}) };
+  if (test === "download" || test === "upload") return { kind: test, connections: 4, ...timed };
+  return { kind: "handshake", concurrency: 32, ...(test === "resumed" ? { resume: true } : {}), ...timed };
+}
+
+async function profileOne(spec: TargetSpec, test: ProfileTest, tctx: TargetContext, lctx: LoadContext, dir: string, usePerf: boolean): Promise<ProxyProfile> {
   const profDir = join(dir, `${spec.name}-cpuprof`);
   const isSidecar = spec.kind === "sidecar";
   if (isSidecar) await mkdir(profDir, { recursive: true });
@@ -65,10 +86,7 @@ async function profileOne(spec: TargetSpec, tctx: TargetContext, lctx: LoadConte
   const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
   const window = { fromUs: nowUs() + WARMUP_MS * 1000, toUs: 0 };
   try {
-    result = await runLoad(
-      { kind: "handshake", target: target.endpoint, warmupMs: WARMUP_MS, durationMs: PROFILE_MS, concurrency: 32, ...(target.pid ? { cpuPid: target.pid } : {}) },
-      lctx,
-    );
+    result = await runLoad(jobFor(test, target), lctx);
     window.toUs = nowUs();
   } finally {
     if (perf) {
@@ -93,8 +111,9 @@ async function profileOne(spec: TargetSpec, tctx: TargetContext, lctx: LoadConte
   }
   return {
     target: spec.name,
-    handshakes: result.ops,
-    cpuUsPerHandshake: (result.proxyCpu / result.ops) * 1e6,
+    test,
+    ops: test === "download" || test === "upload" ? result.bytes : result.ops,
+    cpuPerOp: test === "download" || test === "upload" ? result.proxyCpu / (result.bytes / 1e9) : (result.proxyCpu / result.ops) * 1e6,
     ...(v8 ? { v8 } : {}),
     ...(perfSummary ? { perf: perfSummary } : {}),
   };
@@ -113,8 +132,8 @@ export async function profileProxies(settings: BenchSettings, tctx: TargetContex
   const profiles: ProxyProfile[] = [];
   for (const spec of specs) {
     try {
-      log(`profiling ${spec.name} for ${PROFILE_MS / 1000} s of new connections ...`);
-      profiles.push(await profileOne(spec, tctx, lctx, dir, usePerf));
+      log(`profiling ${spec.name} for ${PROFILE_MS / 1000} s of the ${settings.profileTest} test ...`);
+      profiles.push(await profileOne(spec, settings.profileTest, tctx, lctx, dir, usePerf));
     } catch (err) {
       log(`${spec.name}: not profiled: ${err instanceof Error ? err.message : String(err)}`);
     }

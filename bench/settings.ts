@@ -6,6 +6,10 @@ import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../lib/cli/f
 import type { PhaseSettings } from "./phases.js";
 import type { TicketMode } from "./tickets.js";
 
+/** The tests --profile can sample. */
+export const PROFILE_TESTS = ["handshake", "resumed", "download", "upload"] as const;
+export type ProfileTest = (typeof PROFILE_TESTS)[number];
+
 /** Every target the bench knows, in print order. */
 export const ALL_TARGETS = ["direct", "haproxy", "sidecar", "sidecar-node24", "node-plain", "node-plain-legacy"] as const;
 
@@ -30,6 +34,8 @@ export interface BenchSettings {
   /** Extra node flags for every sidecar process (experiments, e.g. V8 heap sizing). */
   readonly sidecarFlags: readonly string[];
   readonly profile: boolean;
+  /** Which test --profile samples. */
+  readonly profileTest: ProfileTest;
   readonly quick: boolean;
 }
 
@@ -45,7 +51,8 @@ const FLAGS = {
   "no-ca": { type: "boolean", description: "skip the CA issuance figures" },
   "sidecar-flags": { type: "string", placeholder: "FLAGS", description: "extra node flags for every sidecar, space-separated (experiments)" },
   "no-hop": { type: "boolean", description: "skip the mesh-hop test (outbound proxy to inbound proxy pairs)" },
-  profile: { type: "boolean", description: "profile the proxies during the new-connection test instead of the full run" },
+  profile: { type: "boolean", description: "profile the proxies during one test instead of the full run" },
+  "profile-test": { type: "string", placeholder: "TEST", description: "the test --profile samples: handshake, resumed, download or upload (default handshake)" },
 } satisfies FlagSpecs;
 
 function positiveInt(name: string, text: string | undefined, fallback: number): number {
@@ -85,6 +92,7 @@ export function parseBenchArgs(argv: string[]): BenchSettings | undefined {
     hop: !f["no-hop"],
     sidecarFlags: (f["sidecar-flags"] ?? "").split(/\s+/).filter((x) => x !== ""),
     profile: f.profile,
+    profileTest: oneOf("profile-test", f["profile-test"], PROFILE_TESTS, "handshake"),
     phases: {
       warmupMs: quick ? 300 : 500,
       durationMs: duration,

@@ -12,6 +12,8 @@ describe("npm run bench flags", () => {
     expect(full?.tickets).toBe("one");
     expect(full?.hop).toBe(true);
     expect(parseBenchArgs(["--no-hop"])?.hop).toBe(false);
+    expect(full?.profileTest).toBe("handshake");
+    expect(parseBenchArgs(["--profile", "--profile-test", "upload"])?.profileTest).toBe("upload");
     const quick = parseBenchArgs(["--quick"]);
     expect(quick?.rounds).toBe(1);
     expect(quick?.phases.durationMs).toBeLessThan(full?.phases.durationMs ?? 0);
@@ -26,6 +28,7 @@ describe("npm run bench flags", () => {
     expect(() => parseBenchArgs(["--targets", "envoy"])).toThrow(UsageError);
     expect(() => parseBenchArgs(["--rounds", "0"])).toThrow(/--rounds needs a positive integer/);
     expect(() => parseBenchArgs(["--tickets", "maybe"])).toThrow(/--tickets must be one of one, off, stateful/);
+    expect(() => parseBenchArgs(["--profile-test", "latency"])).toThrow(/--profile-test must be one of handshake, resumed, download, upload/);
   });
 });
 
