@@ -46,7 +46,7 @@ describe("loadSidecarConfig", () => {
     expect(config.ca.tokenFile).toBe("/etc/mesh/token");
     expect(config.ca.bundleRefreshMs).toBe(SIDECAR_DEFAULTS.bundleRefreshMs);
     expect(config.admin).toEqual({ host: "127.0.0.1", port: 15020 });
-    expect(config.tls.minVersion).toBe("TLSv1.3");
+    expect(config.tls).toEqual({ minVersion: "TLSv1.3", sessionResumption: true });
     expect(config.renewal).toEqual({ fraction: 0.5, jitter: 0.1, backoffBaseMs: 1_000, backoffCapMs: 30_000 });
     expect(config.log.level).toBe("info");
     expect(config.warnings).toEqual(["no inbound or outbound listener is configured"]);
@@ -111,6 +111,13 @@ describe("loadSidecarConfig", () => {
   it("treats an empty ${VAR:-} join token as absent, so exactly one credential is still required", () => {
     const text = `${MINIMAL.replace("  tokenFile: token\n", "  joinToken: ${MESH_JOIN_TOKEN:-}\n")}`;
     expect(errorsOf(text)).toEqual([expect.stringContaining("set exactly one of ca.tokenFile (Kubernetes projected token) and ca.joinToken")]);
+  });
+
+  it("takes tls.sessionResumption as a boolean only, naming the key and place otherwise", () => {
+    expect(loadSidecarConfig(`${MINIMAL}tls:\n  sessionResumption: false\n`, "s.yaml", {}).tls.sessionResumption).toBe(false);
+    expect(errorsOf(`${MINIMAL}tls:\n  sessionResumption: "yes"\n`)).toEqual([
+      expect.stringMatching(/sidecar\.yaml:7:22: tls\.sessionResumption: expected true or false, got "yes"/),
+    ]);
   });
 
   it("binds an outbound listener given only a port to loopback", () => {
