@@ -1,7 +1,8 @@
 /**
  * The CA's figures. In process: bench/ca-issuance.ts (the CA engineer's
  * signing benchmark, `npm run bench:ca`) is run as a step and its output
- * shown. End to end: against mesh-ca as its own process on the proxy core,
+ * shown, under this Node and, when the bench obtained it, under Node 24
+ * (the runtime of the container image). End to end: against mesh-ca as its own process on the proxy core,
  * SVID issuances per second (new TLS connection + bearer token + CSR + sign)
  * as a ratio to bare TLS handshakes per second on the same server, and the
  * CA's CPU per operation.
@@ -39,14 +40,14 @@ function rate(r: LoadResult): Rate {
   return { perSecond: r.ops / r.seconds, caCpuUs: (r.proxyCpu / r.ops) * 1e6, errors: r.errors };
 }
 
-async function inProcess(repoRoot: string, caCore: number | undefined, log: (l: string) => void): Promise<string | undefined> {
+async function inProcess(repoRoot: string, caCore: number | undefined, log: (l: string) => void, node = process.execPath): Promise<string | undefined> {
   const script = join(repoRoot, "dist/bench/ca-issuance.js");
   if (!existsSync(script)) {
     log("CA in-process issuance: dist/bench/ca-issuance.js is not built yet (bench/ca-issuance.ts belongs to the CA work)");
     return undefined;
   }
   try {
-    return (await runToEnd({ name: "ca-issuance", core: caCore, command: process.execPath, args: [script] }, 180_000)).trim();
+    return (await runToEnd({ name: "ca-issuance", core: caCore, command: node, args: [script] }, 180_000)).trim();
   } catch (err) {
     log(`CA in-process issuance failed: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
     return undefined;
@@ -61,6 +62,7 @@ export async function caFigures(
   caCore: number | undefined,
   quick: boolean,
   log: (line: string) => void,
+  node24?: string,
 ): Promise<CaFigures | undefined> {
   const parts: string[] = [];
   const json: Record<string, unknown> = {};
@@ -68,6 +70,11 @@ export async function caFigures(
   if (own !== undefined) {
     parts.push(`CA issuance in process (node dist/bench/ca-issuance.js, core ${caCore ?? "any"}):\n${own}`);
     json.inProcess = own;
+  }
+  const own24 = node24 === undefined ? undefined : await inProcess(repoRoot, caCore, log, node24);
+  if (own24 !== undefined) {
+    parts.push(`CA issuance in process under Node 24 (${node24 ?? ""}):\n${own24}`);
+    json.inProcessNode24 = own24;
   }
   const ca = pki.ca;
   if (ca.kind !== "mesh-ca" || ca.issuanceToken === undefined) {

@@ -206,7 +206,7 @@ async function main(): Promise<void> {
       rounds.push(round);
       if (settings.hop) hopRounds.push(await runHopRound(r, settings, tctx, lctx));
     }
-    const ca: CaFigures | undefined = settings.caFigures ? await caFigures(repoRoot, pki, lctx, cores.proxy, settings.quick, log) : undefined;
+    const ca: CaFigures | undefined = settings.caFigures ? await caFigures(repoRoot, pki, lctx, cores.proxy, settings.quick, log, "path" in node24 ? node24.path : undefined) : undefined;
 
     const summary = summarize(rounds, names);
     const idle = settings.phases.idleConnections;
