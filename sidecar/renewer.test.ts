@@ -10,7 +10,7 @@ import { TrustDomain } from "../lib/spiffe/id.js";
 import { TestCa } from "../test/helpers/test-ca.js";
 import { answerFor } from "../test/sidecar/fake-ca.js";
 import type { CaClient, CaCredential, SvidAnswer } from "./ca-client.js";
-import type { Clock, TimerHandle } from "./clock.js";
+import type { Clock, TimerHandle } from "../lib/clock.js";
 import { CredentialStore } from "./credentials.js";
 import { SidecarError, SidecarErrorCode } from "./errors.js";
 import { SidecarMetrics } from "./metrics.js";

@@ -12,7 +12,7 @@ import { secretHash } from "../lib/log.js";
 import { TrustBundle } from "../lib/spiffe/bundle.js";
 import { backoff, renewAt } from "../lib/spiffe/renewal.js";
 import type { CaClient, CaCredential } from "./ca-client.js";
-import type { Clock, TimerHandle } from "./clock.js";
+import type { Clock, TimerHandle } from "../lib/clock.js";
 import type { SidecarConfig } from "./config.js";
 import type { CredentialStore } from "./credentials.js";
 import { SidecarError, SidecarErrorCode } from "./errors.js";

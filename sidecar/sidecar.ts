@@ -13,7 +13,7 @@ import { createLogger, type Logger } from "../lib/log.js";
 import { TrustBundle } from "../lib/spiffe/bundle.js";
 import { BundleError } from "../lib/spiffe/errors.js";
 import { CaClient } from "./ca-client.js";
-import { systemClock, type Clock } from "./clock.js";
+import { systemClock, type Clock } from "../lib/clock.js";
 import type { SidecarConfig } from "./config.js";
 import { CredentialStore } from "./credentials.js";
 import { SidecarError, SidecarErrorCode } from "./errors.js";
