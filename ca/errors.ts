@@ -79,6 +79,8 @@ export class ApiError extends Error {
 export const CaErrorCode = {
   /** `init` would overwrite existing files. */
   WOULD_OVERWRITE: "CA_WOULD_OVERWRITE",
+  /** `init` was pointed at a directory holding files it did not write (a source tree, say). */
+  DIR_NOT_EMPTY: "CA_DIR_NOT_EMPTY",
   /** Signing certificate, key, chain or bundle unreadable or unfit. */
   SIGNING_MATERIAL_INVALID: "CA_SIGNING_MATERIAL_INVALID",
   /** The join-token store file cannot be read, parsed or written. */

@@ -5,7 +5,7 @@
  * `mesh-ca serve --config DIR/ca.yaml` runs from anywhere as it is.
  */
 import { createHash } from "node:crypto";
-import { access, chmod, mkdir } from "node:fs/promises";
+import { access, chmod, mkdir, readdir } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { formatHelp, parseFlags, type FlagSpecs } from "../../lib/cli/flags.js";
@@ -116,16 +116,28 @@ function parseAddress(value: string): HostPort {
   return parsed;
 }
 
-/** Creates the CA directory; throws CaError WOULD_OVERWRITE when files exist and force is false. */
+/** The files `init` writes, by role; nothing else belongs in a directory it creates. */
+const INIT_FILES = { keyFile: "ca.key", certFile: "ca.crt", bundleFile: "bundle.pem", tokenStoreFile: "tokens.json", configFile: "ca.yaml" } as const;
+
+/**
+ * Creates the CA directory. Without `force` it refuses (CaError) a directory
+ * that holds files it did not write (DIR_NOT_EMPTY: a root key written into a
+ * source tree is one `git add .` from being committed) and one that already
+ * holds its files (WOULD_OVERWRITE).
+ */
 export async function initCa(opts: InitOptions): Promise<InitResult> {
-  const files = {
-    keyFile: join(opts.dir, "ca.key"),
-    certFile: join(opts.dir, "ca.crt"),
-    bundleFile: join(opts.dir, "bundle.pem"),
-    tokenStoreFile: join(opts.dir, "tokens.json"),
-    configFile: join(opts.dir, "ca.yaml"),
-  };
+  const files = Object.fromEntries(Object.entries(INIT_FILES).map(([role, name]) => [role, join(opts.dir, name)])) as Record<keyof typeof INIT_FILES, string>;
   if (!opts.force) {
+    const own = new Set<string>(Object.values(INIT_FILES));
+    const foreign = (await readdir(opts.dir).catch(() => [] as string[])).filter((name) => !own.has(name)).sort();
+    if (foreign.length > 0) {
+      const shown = foreign.slice(0, 5).join(", ") + (foreign.length > 5 ? `, and ${foreign.length - 5} more` : "");
+      throw new CaError(
+        CaErrorCode.DIR_NOT_EMPTY,
+        `${opts.dir} already holds files mesh-ca init did not write (${shown}); ` +
+          "give --dir a new or empty directory outside any source checkout (the root's private key goes there), or pass --force to write beside them",
+      );
+    }
     const existing: string[] = [];
     for (const path of Object.values(files)) {
       if (await access(path).then(() => true, () => false)) existing.push(path);

@@ -17,7 +17,7 @@ describe("MeshPlan", () => {
     expect(Object.keys(env)).toHaveLength(Object.keys(PORTS).length + 1);
   });
 
-  it("writes mesh.json in DESIGN.md's shape", () => {
+  it("writes mesh.json in the shape docs/local-mesh.md gives", () => {
     const json = new MeshPlan(19000).meshJson();
     expect(json.ca).toEqual({ api: "127.0.0.1:19000", admin: "127.0.0.1:19001" });
     expect(json.services.orders).toEqual({

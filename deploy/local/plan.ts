@@ -84,7 +84,7 @@ export class MeshPlan {
     return out;
   }
 
-  /** `.mesh-local/mesh.json`, in the shape DESIGN.md gives. */
+  /** `.mesh-local/mesh.json`, in the shape docs/local-mesh.md gives. */
   meshJson(): MeshJson {
     return {
       ca: { api: this.hostPort("caApi"), admin: this.hostPort("caAdmin") },
@@ -117,7 +117,7 @@ export interface MeshJsonService {
   outbound: Record<string, string>;
 }
 
-/** The shape of `.mesh-local/mesh.json` (DESIGN.md, "Contract: command line"); every value is host:port. */
+/** The shape of `.mesh-local/mesh.json` (docs/local-mesh.md); every value is host:port. */
 export interface MeshJson {
   ca: { api: string; admin: string };
   services: Record<string, MeshJsonService>;

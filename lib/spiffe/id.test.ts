@@ -17,9 +17,9 @@ interface Vectors {
   invalid: InvalidVector[];
 }
 
-// shared/ sits beside the checkout (CI and local alike): /work/shared next to /work/main.
+// go-spiffe's vectors and the SPIFFE ID spec's, copied into test/conformance/ (its README names the source).
 const vectors = JSON.parse(
-  readFileSync(new URL("../../../shared/conformance/spiffe-id-vectors.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../../test/conformance/spiffe-id-vectors.json", import.meta.url), "utf8"),
 ) as Vectors;
 
 function parseError(s: string): SpiffeIdError {

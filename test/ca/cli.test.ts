@@ -6,7 +6,7 @@
  * false, exit 0) and exiting at once on a second signal.
  */
 import { existsSync } from "node:fs";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -101,6 +101,21 @@ describe("mesh-ca command line", () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("pass --force");
     expect(again.stderr).toContain("CA_WOULD_OVERWRITE");
+  });
+
+  it("init refuses a directory holding files it did not write, writes nothing there, and --force writes beside them", async () => {
+    const checkout = join(dir.path, "a-checkout");
+    await mkdir(join(checkout, "src"), { recursive: true });
+    await writeFile(join(checkout, "package.json"), "{}\n");
+    const refused = await meshCa("init", "--trust-domain", "example.org", "--dir", checkout);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("CA_DIR_NOT_EMPTY");
+    expect(refused.stderr).toContain("(package.json, src)");
+    expect(refused.stderr).toContain("outside any source checkout");
+    expect((await readdir(checkout)).sort()).toEqual(["package.json", "src"]);
+    const forced = await meshCa("init", "--trust-domain", "example.org", "--dir", checkout, "--force");
+    expect(forced.code).toBe(0);
+    expect((await readdir(checkout)).sort()).toEqual(["bundle.pem", "ca.crt", "ca.key", "ca.yaml", "package.json", "src", "tokens.json"]);
   });
 
   it("init --key-type rsa-3072 and ec-p384 make working roots; --force replaces", async () => {

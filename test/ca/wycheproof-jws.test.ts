@@ -1,6 +1,6 @@
 /**
- * The Wycheproof JWS vectors (C2SP/wycheproof, Apache-2.0; read from
- * ../shared/conformance/) through the token verifier. Their payloads are not
+ * The Wycheproof JWS vectors (C2SP/wycheproof, Apache-2.0; copied into
+ * test/conformance/, whose README names the version) through the token verifier. Their payloads are not
  * Kubernetes tokens, so the layers are tested apart:
  * - signature layer (verifyJwsSignature, what the verifier runs first): a
  *   vector verifies exactly when Wycheproof calls it valid AND its alg is
@@ -36,7 +36,7 @@ interface Group {
   tests: Vector[];
 }
 
-const file = new URL("../../../shared/conformance/json_web_signature_test.json", import.meta.url);
+const file = new URL("../conformance/json_web_signature_test.json", import.meta.url);
 const suite = JSON.parse(await readFile(file, "utf8")) as { numberOfTests: number; testGroups: Group[] };
 const all = suite.testGroups.flatMap((group) => group.tests.map((vector) => ({ group, vector })));
 const logger = createLogger({ name: "wycheproof", format: "json", destination: new Writable({ write: (_c, _e, done) => done() }) });

@@ -1,7 +1,7 @@
 /**
- * The metric names of DESIGN.md's contract, and of a program's real
- * `/metrics` text (Prometheus exposition format), for comparing with what
- * alerts and dashboards use.
+ * The metrics docs/metrics.md documents, and those of a program's real
+ * `/metrics` text (Prometheus exposition format), for comparing with each
+ * other and with what alerts and dashboards use.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,20 +13,38 @@ export interface ExposedMetric {
   readonly labels: Map<string, Set<string>>;
 }
 
-/** shared/DESIGN.md sits beside the checkout (as shared/conformance does for other tests). */
-export const DESIGN_FILE = join(REPO, "../shared/DESIGN.md");
+/** The metric reference page: the project's own statement of its metric contract. */
+export const METRICS_DOC = join(REPO, "docs/metrics.md");
 
-/** Metric names and label names listed under "## Contract: metrics" in DESIGN.md. */
-export function contractMetrics(designText: string = readFileSync(DESIGN_FILE, "utf8")): Map<string, readonly string[]> {
-  const start = designText.indexOf("## Contract: metrics");
-  if (start < 0) throw new Error(`${DESIGN_FILE} has no "## Contract: metrics" section`);
-  const end = designText.indexOf("\n## ", start + 1);
-  const section = designText.slice(start, end < 0 ? undefined : end);
-  const metrics = new Map<string, readonly string[]>();
-  for (const m of section.matchAll(/`(mesh_[a-z0-9_]+)(?:\{([a-z0-9_,\s]*)\})?`/g)) {
-    const labels = (m[2] ?? "").split(",").map((l) => l.trim()).filter(Boolean);
-    metrics.set(m[1] as string, labels);
+/** One row of docs/metrics.md: a metric, its type, its labels and the values documented for each. */
+export interface DocumentedMetric {
+  readonly type: string;
+  readonly labels: readonly string[];
+  /** Label → the values the page lists for it; labels with open-ended values (listener names, rules) list none. */
+  readonly values: ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * The metrics listed in docs/metrics.md, by name. Rows look like
+ * `| \`name\` | type | \`label\`, ... | \`label\`: \`v1\`, \`v2\`; ... | meaning |`.
+ */
+export function documentedMetrics(text: string = readFileSync(METRICS_DOC, "utf8")): Map<string, DocumentedMetric> {
+  const metrics = new Map<string, DocumentedMetric>();
+  for (const line of text.split("\n")) {
+    const cells = line.split("|").map((c) => c.trim());
+    const name = /^`(mesh_[a-z0-9_]+)`$/.exec(cells[1] ?? "")?.[1];
+    if (!line.startsWith("|") || name === undefined) continue;
+    const labels = [...(cells[3] ?? "").matchAll(/`([a-z_]+)`/g)].map((m) => m[1] as string);
+    const values = new Map<string, readonly string[]>();
+    for (const part of (cells[4] ?? "").split(";")) {
+      const label = /^\s*`([a-z_]+)`:/.exec(part);
+      if (!label) continue;
+      const listed = [...part.slice(label[0].length).matchAll(/`([^`]+)`/g)].map((m) => m[1] as string);
+      values.set(label[1] as string, listed);
+    }
+    metrics.set(name, { type: cells[2] ?? "", labels, values });
   }
+  if (metrics.size === 0) throw new Error(`${METRICS_DOC} lists no metric rows`);
   return metrics;
 }
 

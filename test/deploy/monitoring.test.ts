@@ -1,11 +1,11 @@
 /**
  * deploy/kubernetes/monitoring: the alerts and the dashboard query only
  * metrics, labels and label values that the programs really export (their
- * /metrics output) and that DESIGN.md's contract lists; the scrape objects
+ * /metrics output) and that docs/metrics.md documents; the scrape objects
  * find the pods and ports the manifests define.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { contractMetrics, familyOf, type ExposedMetric } from "./exposition.js";
+import { documentedMetrics, familyOf, type ExposedMetric } from "./exposition.js";
 import { findConfigMap, findObject, renderKustomization, type K8sObject } from "./kustomize.js";
 import { caMetrics, sidecarMetrics } from "./metrics-endpoint.js";
 import { readLabelValuesQuery, readPromql } from "./promql.js";
@@ -37,7 +37,7 @@ let alerts: Rule[];
 let dashboard: { panels: Panel[]; templating: { list: { name: string; query?: unknown }[] } };
 let queries: Query[];
 let exposed: Map<string, ExposedMetric>;
-const contract = contractMetrics();
+const documented = documentedMetrics();
 
 function allPanels(panels: readonly Panel[]): Panel[] {
   return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
@@ -105,10 +105,10 @@ describe("metric names in alerts and the dashboard", () => {
     expect(missing).toEqual([]);
   });
 
-  it("are all in DESIGN.md's metric contract", () => {
+  it("are all documented in docs/metrics.md", () => {
     const outside = queries.flatMap((q) =>
       readPromql(q.expr)
-        .selectors.filter((s) => !contract.has(familyOf(s.name, exposed)))
+        .selectors.filter((s) => !documented.has(familyOf(s.name, exposed)))
         .map((s) => `${q.where}: ${s.name}`),
     );
     expect(outside).toEqual([]);

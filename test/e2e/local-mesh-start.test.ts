@@ -3,7 +3,7 @@
  * deploy/local/ files, on free ports and a temporary state directory): it
  * brings the mesh up, makes an allowed and a denied call, and what it prints
  * works: the curl and openssl commands repeat both calls, mesh.json lists
- * reachable addresses in DESIGN.md's shape, and the /metrics URLs show the
+ * reachable addresses in the shape docs/local-mesh.md gives, and the /metrics URLs show the
  * counters the calls moved.
  */
 import { readFileSync, rmSync, statSync } from "node:fs";
@@ -60,7 +60,7 @@ describe("npm start", () => {
     expect(mesh.ready.curlNote).toContain("-k");
   });
 
-  it("writes mesh.json in DESIGN.md's shape, every address answering", async () => {
+  it("writes mesh.json in the shape docs/local-mesh.md gives, every address answering", async () => {
     const json = JSON.parse(readFileSync(mesh.ready.meshJson, "utf8")) as {
       ca: { api: string; admin: string };
       services: Record<string, { spiffeId: string; app: string; admin: string; inbound: Record<string, string>; outbound: Record<string, string> }>;

@@ -1,6 +1,6 @@
 /**
- * A small, faithful double of mesh-ca's HTTP API (DESIGN.md "Contract:
- * mesh-ca HTTP API") for sidecar tests: `POST /v1/svid` and `GET /v1/bundle`
+ * A small, faithful double of mesh-ca's HTTP API (docs/ca.md, "HTTP
+ * API") for sidecar tests: `POST /v1/svid` and `GET /v1/bundle`
  * over HTTPS, signing the caller's CSR with a TestCa intermediate. Bearer
  * tokens map to SPIFFE IDs; renewal authenticates with the caller's current
  * SVID as TLS client certificate (same ID only). Tests can stop and restart
