@@ -18,7 +18,7 @@ import { createRootCertificate } from "../ca/signing/root.js";
 import { SpiffeId, TrustDomain } from "../lib/spiffe/id.js";
 import { checkIssuedSvid, newSerialNumberHex } from "../lib/spiffe/svid.js";
 import { x509 } from "../lib/x509.js";
-import { ratio, spread, type Spread } from "./stats.js";
+import { ratio, spread, type Spread } from "./report/stats.js";
 
 const ROUNDS = 5;
 const CSR_POOL = 64;

@@ -5,7 +5,7 @@
  * the handshake, and, where the outbound side resumes, a resumed one.
  *
  * - `haproxy-pair`: haproxy outbound (client SVID, upstream chain verified;
- *   it cannot check a URI SAN, bench/haproxy-config.ts) to the bench's
+ *   it cannot check a URI SAN, bench/targets/haproxy-config.ts) to the bench's
  *   haproxy inbound. haproxy reuses the last session per server by default.
  * - `sidecar-pair`: mesh-sidecar outbound (expectedPeer = the server ID) to
  *   the bench's sidecar inbound, tls.sessionResumption as the ticket mode
@@ -19,14 +19,15 @@
 import { mkdir } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
-import { BENCH_IDS } from "./bench-pki.js";
-import { haproxyOutboundConfig } from "./haproxy-config.js";
-import type { FigureDef } from "./report.js";
-import { plain } from "./report.js";
-import { runLoad, type LoadContext, type PhaseSettings } from "./phases.js";
-import { freePort, tcpOpen, waitFor, type Child } from "./processes.js";
-import { HOST, MAX_CONNECTIONS, spawnHaproxy, spawnSidecar, startTarget, type RunningTarget, type TargetContext } from "./targets.js";
-import { resumes } from "./tickets.js";
+import { BENCH_IDS } from "./pki/pki.js";
+import { haproxyOutboundConfig } from "./targets/haproxy-config.js";
+import type { FigureDef } from "./report/report.js";
+import { plain } from "./report/report.js";
+import { runLoad, type LoadContext } from "./loadgen/run-load.js";
+import type { PhaseSettings } from "./phases.js";
+import { freePort, tcpOpen, waitFor, type Child } from "./machine/processes.js";
+import { HOST, MAX_CONNECTIONS, spawnHaproxy, spawnSidecar, startTarget, type RunningTarget, type TargetContext } from "./targets/targets.js";
+import { resumes } from "./targets/tickets.js";
 
 /** The pairs measured, in print order; ratios are to haproxy-pair. */
 export const HOP_NAMES = ["haproxy-pair", "sidecar-pair", "sidecar-pair-full"] as const;

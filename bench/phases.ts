@@ -2,10 +2,8 @@
  * One round against one target: the probe, then each test as a run of the
  * load generator process on the load core, turned into figures.
  */
-import { join } from "node:path";
-import type { LoadJob, LoadResult } from "./loadgen-jobs.js";
-import { runToEnd } from "./processes.js";
-import type { RunningTarget } from "./targets.js";
+import { runLoad, type LoadContext } from "./loadgen/run-load.js";
+import type { RunningTarget } from "./targets/targets.js";
 
 /** How long and how hard each test runs. */
 export interface PhaseSettings {
@@ -62,32 +60,6 @@ export interface ProbeFacts {
   readonly group: string;
   readonly tickets: number;
   readonly deniedRefused: boolean | undefined;
-}
-
-/** Where the load generator runs. */
-export interface LoadContext {
-  readonly repoRoot: string;
-  readonly loadCore: number | undefined;
-}
-
-/** Runs one load-generator job in its own pinned process. */
-export async function runLoad(job: LoadJob, ctx: LoadContext, timeoutMs = 120_000): Promise<LoadResult> {
-  const out = await runToEnd(
-    {
-      name: `loadgen ${job.kind}`,
-      core: ctx.loadCore,
-      command: process.execPath,
-      args: [join(ctx.repoRoot, "dist/bench/loadgen.js"), JSON.stringify(job)],
-    },
-    timeoutMs,
-  );
-  return parseLoadResult(out);
-}
-
-/** The last line of a load process's output; JSON has no NaN, so its nulls are NaN again. */
-export function parseLoadResult(output: string): LoadResult {
-  const last = output.trim().split("\n").pop() ?? "";
-  return JSON.parse(last, (_key, value: unknown) => (value === null ? Number.NaN : value)) as LoadResult;
 }
 
 const MB = 1e6;

@@ -12,25 +12,27 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "../lib/cli/flags.js";
-import { doublePki, type BenchPki } from "./bench-pki.js";
-import { caFigures, type CaFigures } from "./ca-figures.js";
-import { meshCaPki } from "./mesh-ca-pki.js";
+import { doublePki } from "./pki/double-pki.js";
+import type { BenchPki } from "./pki/pki.js";
+import { caFigures, type CaFigures } from "./ca/figures.js";
+import { meshCaPki } from "./pki/mesh-ca-pki.js";
 import { HOP_FIGURES, HOP_NAMES, runHop, type HopFigures, type HopName } from "./mesh-hop.js";
-import { ensureHaproxy, machineFacts, pickCores } from "./machine.js";
-import { obtainNode24, type Node24 } from "./node24.js";
-import { probeTarget, runActive, runIdle, type LoadContext, type ProbeFacts } from "./phases.js";
-import { spawnPinned, type Child } from "./processes.js";
-import { profileProxies } from "./profile.js";
-import { renderTable, renderTargets, summarize, type Round, type Summary } from "./report.js";
+import { ensureHaproxy, machineFacts, pickCores } from "./machine/machine.js";
+import { obtainNode24, type Node24 } from "./machine/node24.js";
+import type { LoadContext } from "./loadgen/run-load.js";
+import { probeTarget, runActive, runIdle, type ProbeFacts } from "./phases.js";
+import { spawnPinned, type Child } from "./machine/processes.js";
+import { profileProxies } from "./profile/profile.js";
+import { renderTable, renderTargets, summarize, type Round, type Summary } from "./report/report.js";
 import { parseBenchArgs, type BenchSettings } from "./settings.js";
-import { startTarget, type RunningTarget, type TargetContext, type TargetSpec } from "./targets.js";
-import { describeTickets, opensslConfFor, resumes } from "./tickets.js";
+import { startTarget, type RunningTarget, type TargetContext, type TargetSpec } from "./targets/targets.js";
+import { describeTickets, opensslConfFor, resumes } from "./targets/tickets.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const log = (line: string): void => void process.stdout.write(`[bench] ${line}\n`);
 
 async function startBackend(core: number | undefined): Promise<{ child: Child; port: number }> {
-  const child = spawnPinned({ name: "backend", core, command: process.execPath, args: [join(repoRoot, "dist/bench/backend.js")] });
+  const child = spawnPinned({ name: "backend", core, command: process.execPath, args: [join(repoRoot, "dist/bench/targets/backend.js")] });
   const port = await new Promise<number>((resolve, reject) => {
     let text = "";
     child.process.stdout?.on("data", (c: Buffer) => {

@@ -4,7 +4,7 @@
  */
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../lib/cli/flags.js";
 import type { PhaseSettings } from "./phases.js";
-import type { TicketMode } from "./tickets.js";
+import type { TicketMode } from "./targets/tickets.js";
 
 /** The tests --profile can sample. */
 export const PROFILE_TESTS = ["handshake", "resumed", "download", "upload"] as const;
@@ -47,7 +47,7 @@ const FLAGS = {
   "idle-connections": { type: "string", placeholder: "N", description: "idle mTLS connections for the RSS test (default 2000, --quick 500)" },
   "no-node24": { type: "boolean", description: "do not fetch or run Node 24" },
   ca: { type: "string", placeholder: "auto|double|mesh-ca", description: "the CA the sidecar uses (default auto: mesh-ca when built)" },
-  tickets: { type: "string", placeholder: "one|off|stateful", description: "TLS 1.3 session tickets of every proxy (default one, as shipped; see bench/tickets.ts)" },
+  tickets: { type: "string", placeholder: "one|off|stateful", description: "TLS 1.3 session tickets of every proxy (default one, as shipped; see bench/targets/tickets.ts)" },
   "no-ca": { type: "boolean", description: "skip the CA issuance figures" },
   "sidecar-flags": { type: "string", placeholder: "FLAGS", description: "extra node flags for every sidecar, space-separated (experiments)" },
   "no-hop": { type: "boolean", description: "skip the mesh-hop test (outbound proxy to inbound proxy pairs)" },

@@ -7,7 +7,8 @@
  */
 import type { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { TrustBundle } from "../lib/spiffe/bundle.js";
-import { certificatesFromPem, verifyChain } from "../lib/spiffe/chain.js";
+import { certificatesFromPem } from "../lib/spiffe/certificates.js";
+import { verifyChain } from "../lib/spiffe/chain.js";
 import { BundleError, SvidError } from "../lib/spiffe/errors.js";
 import type { SpiffeId, TrustDomain } from "../lib/spiffe/id.js";
 import { checkLeafSvid } from "../lib/spiffe/svid.js";

@@ -13,8 +13,9 @@
  *   it harms nothing); we never write it.
  */
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
+import { type PemBlock, pemBlocks } from "../pem.js";
 import { x509 } from "../x509.js";
-import { type CertificateInput, type PemBlock, pemBlocks, toNodeCertificate } from "./chain.js";
+import { type CertificateInput, toNodeCertificate } from "./certificates.js";
 import { BundleError, BundleErrorCode, SvidError } from "./errors.js";
 import type { TrustDomain } from "./id.js";
 

@@ -17,7 +17,7 @@
  * than call it malformed.
  */
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
-import type { CertificateInput } from "./chain.js";
+import type { CertificateInput } from "./certificates.js";
 import { DerCursor, type DerElement, DerTag, malformed, readBitString, readBoolean, readIa5, readOid, readSmallInteger, readTime, soleElement } from "./der.js";
 import { SvidError, SvidErrorCode } from "./errors.js";
 

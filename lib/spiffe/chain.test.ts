@@ -2,7 +2,8 @@ import type { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { beforeAll, describe, it, expect } from "vitest";
 import { TestCa } from "../../test/helpers/test-ca.js";
 import { TrustBundle } from "./bundle.js";
-import { MAX_CHAIN_LENGTH, certificatesFromPem, pemBlocks, toNodeCertificate, verifyChain, type CertificateInput } from "./chain.js";
+import { type CertificateInput, certificatesFromPem, toNodeCertificate } from "./certificates.js";
+import { MAX_CHAIN_LENGTH, verifyChain } from "./chain.js";
 import { SvidError, SvidErrorCode } from "./errors.js";
 import { TrustDomain } from "./id.js";
 
@@ -112,38 +113,5 @@ describe("verifyChain", () => {
     const tooDeep = await deepest.intermediate(caTime);
     const longLeaf = await tooDeep.issue(ID, leafTime);
     expect(codeOf(longLeaf.cert, tooDeep.intermediates)).toBe(SvidErrorCode.UNTRUSTED);
-  });
-});
-
-describe("certificatesFromPem and pemBlocks", () => {
-  it("parses every certificate in order", async () => {
-    const svid = await inter.issue(ID, leafTime);
-    const certs = certificatesFromPem(svid.chainPem);
-    expect(certs.map(fingerprint)).toEqual([svid.cert, inter.cert].map(fingerprint));
-  });
-
-  it("refuses text without certificates, other block types, bad base64 and cut-off blocks", async () => {
-    const svid = await root.issue(ID, leafTime);
-    const malformed = (pem: string): string => {
-      try {
-        certificatesFromPem(pem);
-        return "accepted";
-      } catch (err) {
-        return err instanceof SvidError ? err.code : String(err);
-      }
-    };
-    expect(malformed("hello")).toBe(SvidErrorCode.MALFORMED);
-    expect(malformed(svid.keyPem)).toBe(SvidErrorCode.MALFORMED);
-    expect(malformed("-----BEGIN CERTIFICATE-----\n%%%%\n-----END CERTIFICATE-----\n")).toBe(SvidErrorCode.MALFORMED);
-    expect(malformed("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")).toBe(SvidErrorCode.MALFORMED);
-    expect(malformed(svid.certPem.slice(0, 200))).toBe(SvidErrorCode.MALFORMED);
-  });
-
-  it("reports block labels and tolerates text around blocks and CRLF line ends", async () => {
-    const svid = await root.issue(ID, leafTime);
-    const text = `subject=\r\n${svid.certPem.replace(/\n/g, "\r\n")}trailing words\n`;
-    const blocks = pemBlocks(text);
-    expect(blocks.map((b) => b.label)).toEqual(["CERTIFICATE"]);
-    expect(blocks[0]?.der.equals(Buffer.from(svid.cert.rawData))).toBe(true);
   });
 });

@@ -8,67 +8,13 @@
  * issues neither): name constraints, policies, pathLenConstraint — the depth
  * bound stands in for the last.
  */
-import { X509Certificate as NodeX509Certificate } from "node:crypto";
-import type { x509 } from "../x509.js";
-import { SvidError, SvidErrorCode } from "./errors.js";
+import type { X509Certificate as NodeX509Certificate } from "node:crypto";
 import type { TrustBundle } from "./bundle.js";
-
-/** A certificate in any of the forms the project handles. */
-export type CertificateInput = NodeX509Certificate | Uint8Array | x509.X509Certificate;
+import { type CertificateInput, toNodeCertificate } from "./certificates.js";
+import { SvidError, SvidErrorCode } from "./errors.js";
 
 /** Most certificates in a path, leaf and root included. */
 export const MAX_CHAIN_LENGTH = 5;
-
-/** One PEM block: its label (e.g. "CERTIFICATE") and DER bytes. */
-export interface PemBlock {
-  label: string;
-  der: Buffer;
-}
-
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
-/** Splits PEM text into blocks; throws Error if a block is unterminated or not base64. */
-export function pemBlocks(pem: string): PemBlock[] {
-  const blocks: PemBlock[] = [];
-  for (const m of pem.matchAll(PEM_BLOCK)) {
-    const label = m[1] as string;
-    const body = (m[2] as string).replace(/\s+/g, "");
-    if (!BASE64.test(body)) throw new Error(`PEM block ${label} #${blocks.length + 1} is not valid base64`);
-    blocks.push({ label, der: Buffer.from(body, "base64") });
-  }
-  const begins = pem.split("-----BEGIN ").length - 1;
-  if (begins !== blocks.length) throw new Error("PEM text has a BEGIN line without a matching END line");
-  return blocks;
-}
-
-/** Parses a PEM chain (leaf first, as the CA returns it) into certificates; throws SvidError SVID_MALFORMED. */
-export function certificatesFromPem(pem: string): NodeX509Certificate[] {
-  let blocks: PemBlock[];
-  try {
-    blocks = pemBlocks(pem);
-  } catch (err) {
-    throw new SvidError(SvidErrorCode.MALFORMED, (err as Error).message);
-  }
-  if (blocks.length === 0) throw new SvidError(SvidErrorCode.MALFORMED, "no PEM CERTIFICATE block found");
-  return blocks.map((b, i) => {
-    if (b.label !== "CERTIFICATE") {
-      throw new SvidError(SvidErrorCode.MALFORMED, `PEM block #${i + 1} is ${b.label}; only CERTIFICATE blocks are allowed`);
-    }
-    return toNodeCertificate(b.der);
-  });
-}
-
-/** Converts any certificate form to a node:crypto X509Certificate; throws SvidError SVID_MALFORMED. */
-export function toNodeCertificate(cert: CertificateInput): NodeX509Certificate {
-  if (cert instanceof NodeX509Certificate) return cert;
-  const der = cert instanceof Uint8Array ? cert : new Uint8Array(cert.rawData);
-  try {
-    return new NodeX509Certificate(der);
-  } catch (err) {
-    throw new SvidError(SvidErrorCode.MALFORMED, `certificate cannot be parsed: ${(err as Error).message}`);
-  }
-}
 
 /**
  * Finds a path leaf → intermediates → bundle root valid at `now` and returns

@@ -23,7 +23,7 @@
  * too much for the CA to check every SVID it issues.
  */
 import { randomBytes } from "node:crypto";
-import type { CertificateInput } from "./chain.js";
+import type { CertificateInput } from "./certificates.js";
 import { certificateDer, type CertificateView, KeyUsageFlag, readCertificateView, type SanView } from "./certificate-view.js";
 import { SpiffeIdError, SvidError, SvidErrorCode } from "./errors.js";
 import { SpiffeId, type TrustDomain } from "./id.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../lib/cli/flags.js";
 import { parseBenchArgs } from "../../bench/settings.js";
-import { numTicketsOpensslConf, opensslConfFor, proxyEnv, resumes } from "../../bench/tickets.js";
+import { numTicketsOpensslConf, opensslConfFor, proxyEnv, resumes } from "../../bench/targets/tickets.js";
 
 describe("npm run bench flags", () => {
   it("runs three rounds of haproxy and both sidecars by default, one short round with --quick", () => {

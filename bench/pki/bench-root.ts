@@ -2,13 +2,13 @@
  * The benchmark's own trust domain, used when mesh-ca is not built: a root
  * and X.509-SVIDs in the design's leaf profile (ECDSA P-256, one critical URI
  * SAN, cA=false, digitalSignature, serverAuth+clientAuth, SKI/AKI, 128-bit
- * serial). The CA double (bench/ca-double.ts) signs the sidecar's CSR with
+ * serial). The CA double (ca-double.ts) signs the sidecar's CSR with
  * the same root, so haproxy and the sidecar present the same kind of chain.
  * bench/ does not import test/ (not compiled to dist), hence this small copy.
  */
 import { KeyObject, webcrypto } from "node:crypto";
-import { newSerialNumberHex } from "../lib/spiffe/svid.js";
-import { x509 } from "../lib/x509.js";
+import { newSerialNumberHex } from "../../lib/spiffe/svid.js";
+import { x509 } from "../../lib/x509.js";
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;

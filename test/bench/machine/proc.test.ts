@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseProcStat, parseVmRss, readCpuTime, readRssBytes } from "../../bench/proc.js";
+import { parseProcStat, parseVmRss, readCpuTime, readRssBytes } from "../../../bench/machine/proc.js";
 
 // A real line's shape: pid (comm) state ppid ... utime(14) stime(15) ...
 const STAT = "4242 (node (worker) x) S 1 4242 4242 0 -1 4194560 2735 0 0 0 1234 567 0 0 20 0 11 0 5 1100000000 25000 18446744073709551615";

@@ -9,11 +9,11 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { BenchPki } from "./bench-pki.js";
-import type { CaLoadJob, LoadResult } from "./loadgen-jobs.js";
-import { parseLoadResult, type LoadContext } from "./phases.js";
-import { runToEnd } from "./processes.js";
-import { fmt, layout } from "./report.js";
+import type { BenchPki } from "../pki/pki.js";
+import type { CaLoadJob, LoadResult } from "../loadgen/jobs.js";
+import { parseLoadResult, type LoadContext } from "../loadgen/run-load.js";
+import { runToEnd } from "../machine/processes.js";
+import { fmt, layout } from "../report/report.js";
 
 /** Printed text and JSON of the CA figures. */
 export interface CaFigures {
@@ -30,7 +30,7 @@ interface Rate {
 
 async function caLoad(job: CaLoadJob, repoRoot: string, lctx: LoadContext): Promise<LoadResult> {
   const out = await runToEnd(
-    { name: `ca-load ${job.kind}`, core: lctx.loadCore, command: process.execPath, args: [join(repoRoot, "dist/bench/ca-load.js"), JSON.stringify(job)] },
+    { name: `ca-load ${job.kind}`, core: lctx.loadCore, command: process.execPath, args: [join(repoRoot, "dist/bench/ca/load.js"), JSON.stringify(job)] },
     120_000,
   );
   return parseLoadResult(out);

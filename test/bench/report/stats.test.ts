@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { median, percentile, ratio, spread } from "../../bench/stats.js";
+import { median, percentile, ratio, spread } from "../../../bench/report/stats.js";
 
 describe("bench statistics", () => {
   it("takes the median of an odd and an even number of values", () => {

@@ -5,7 +5,7 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { spawnPinned, type Child } from "./processes.js";
+import { spawnPinned, type Child } from "../machine/processes.js";
 
 const run = promisify(execFile);
 

@@ -1,16 +1,16 @@
 /**
  * The load generator, run as its own process pinned to another core than the
- * proxy: `node dist/bench/loadgen.js '<job JSON>'` runs one job and prints one
+ * proxy: `node dist/bench/loadgen/loadgen.js '<job JSON>'` runs one job and prints one
  * JSON result line. When the job names `cpuPid`, the proxy's CPU time is read
  * from /proc at the exact edges of the measuring window.
  */
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { open } from "./loadgen-connect.js";
-import type { LoadJob, LoadResult } from "./loadgen-jobs.js";
-import { probe } from "./loadgen-probe.js";
-import { readCpuTime, readRssBytes } from "./proc.js";
-import { percentile } from "./stats.js";
+import { open } from "./connect.js";
+import type { LoadJob, LoadResult } from "./jobs.js";
+import { probe } from "./probe.js";
+import { readCpuTime, readRssBytes } from "../machine/proc.js";
+import { percentile } from "../report/stats.js";
 
 const ECHO_BYTES = 16;
 const BLOCK = Buffer.alloc(64 * 1024, 0x62);

@@ -10,11 +10,11 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { summarizeCpuProfile, type CpuProfile, type ProfileSummary } from "./cpuprofile.js";
 import { perfLandmarks, perfRecord, perfReport, perfUsable, type Landmark, type PerfSymbol } from "./perf-report.js";
-import { runLoad, type LoadContext } from "./phases.js";
-import { layout } from "./report.js";
-import type { LoadJob } from "./loadgen-jobs.js";
-import type { BenchSettings, ProfileTest } from "./settings.js";
-import { startTarget, type RunningTarget, type TargetContext, type TargetSpec } from "./targets.js";
+import { runLoad, type LoadContext } from "../loadgen/run-load.js";
+import { layout } from "../report/report.js";
+import type { LoadJob } from "../loadgen/jobs.js";
+import type { BenchSettings, ProfileTest } from "../settings.js";
+import { startTarget, type RunningTarget, type TargetContext, type TargetSpec } from "../targets/targets.js";
 
 const PROFILE_MS = 6000;
 const WARMUP_MS = 500;

@@ -1,18 +1,18 @@
 /**
  * The things measured: `direct` (the backend alone), `haproxy`, `sidecar`
  * (mesh-sidecar under this Node, and under Node 24 when obtained) and
- * `node-plain` (bench/plain-proxy.ts, a floor for any Node proxy). Every
+ * `node-plain` (plain-proxy.ts, a floor for any Node proxy). Every
  * proxy runs alone on the proxy core and forwards to the same backend.
  */
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { BENCH_IDS, type BenchPki } from "./bench-pki.js";
+import { BENCH_IDS, type BenchPki } from "../pki/pki.js";
 import { haproxyConfig } from "./haproxy-config.js";
-import type { Endpoint } from "./loadgen-connect.js";
+import type { Endpoint } from "../loadgen/connect.js";
 import type { PlainProxyOptions } from "./plain-proxy.js";
-import { freePort, httpStatus, runToEnd, spawnPinned, tcpOpen, waitFor, type Child } from "./processes.js";
+import { freePort, httpStatus, runToEnd, spawnPinned, tcpOpen, waitFor, type Child } from "../machine/processes.js";
 import { proxyEnv, resumes, type TicketMode } from "./tickets.js";
 
 /** What to start. */
@@ -31,7 +31,7 @@ export interface TargetContext {
   readonly haproxy: string;
   /** Session tickets, set alike on every proxy. */
   readonly tickets: TicketMode;
-  /** The OpenSSL config of the ticket mode (bench/tickets.ts). */
+  /** The OpenSSL config of the ticket mode (tickets.ts). */
   readonly opensslConfFile: string;
   /** When set, the sidecar runs with `--cpu-prof` writing here. */
   readonly cpuProfileDir?: string;
@@ -83,7 +83,7 @@ export async function startTarget(spec: TargetSpec, ctx: TargetContext): Promise
       peerCheck: spec.peerCheck,
       noTicketOption: ctx.tickets === "stateful",
     };
-    const args = [join(ctx.repoRoot, "dist/bench/plain-proxy.js"), JSON.stringify(options)];
+    const args = [join(ctx.repoRoot, "dist/bench/targets/plain-proxy.js"), JSON.stringify(options)];
     const env = proxyEnv(ctx.tickets, ctx.opensslConfFile);
     child = spawnPinned({ name: spec.name, core: ctx.proxyCore, command: process.execPath, args, env });
   } else {

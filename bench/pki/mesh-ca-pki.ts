@@ -9,9 +9,9 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
-import { BENCH_IDS, type BenchPki } from "./bench-pki.js";
-import type { ClientTls } from "./loadgen-connect.js";
-import { freePort, httpStatus, runToEnd, spawnPinned, waitFor } from "./processes.js";
+import { assemblePki, BENCH_IDS, type BenchPki } from "./pki.js";
+import type { ClientTls } from "../loadgen/connect.js";
+import { freePort, httpStatus, runToEnd, spawnPinned, waitFor } from "../machine/processes.js";
 
 /** The SPIFFE ID the end-to-end issuance figure requests SVIDs for. */
 const ISSUANCE_ID = "spiffe://example.org/ns/bench/sa/issuance";
@@ -49,11 +49,7 @@ export async function meshCaPki(repoRoot: string, dir: string, log: (line: strin
   await writeFile(configFile, doc.toString());
 
   const server = await issue(repoRoot, caDir, dir, "server", BENCH_IDS.server);
-  const serverPemFile = join(dir, "server.pem");
-  await writeFile(serverPemFile, (await readFile(server.certFile, "utf8")) + (await readFile(server.keyFile, "utf8")), { mode: 0o600 });
   const client = await issue(repoRoot, caDir, dir, "client", BENCH_IDS.client);
-  const clientPemFile = join(dir, "client.pem");
-  await writeFile(clientPemFile, (await readFile(client.certFile, "utf8")) + (await readFile(client.keyFile, "utf8")), { mode: 0o600 });
   const denied = await issue(repoRoot, caDir, dir, "denied", BENCH_IDS.denied);
   const sidecarToken = await joinToken(repoRoot, caDir, BENCH_IDS.server, 10_000);
   const clientSidecarToken = await joinToken(repoRoot, caDir, BENCH_IDS.client, 10_000);
@@ -63,24 +59,16 @@ export async function meshCaPki(repoRoot: string, dir: string, log: (line: strin
   await waitFor("mesh-ca /readyz", 30_000, async () => (await httpStatus(`http://127.0.0.1:${adminPort}/readyz`)) === 200, child);
   log(`mesh-ca serving on 127.0.0.1:${apiPort} (pid ${child.pid})`);
   const bundleFile = join(caDir, "bundle.pem");
-  return {
-    dir,
+  // mesh-ca issue writes each SVID's own copy of the bundle; every client trusts the CA's one file.
+  const creds = { server, client: { ...client, caFile: bundleFile }, denied: { ...denied, caFile: bundleFile } };
+  return assemblePki(dir, bundleFile, creds, {
+    kind: "mesh-ca",
+    url: `https://127.0.0.1:${apiPort}`,
     bundleFile,
-    serverCertFile: server.certFile,
-    serverKeyFile: server.keyFile,
-    serverPemFile,
-    client: { ...client, caFile: bundleFile },
-    clientPemFile,
-    denied: { ...denied, caFile: bundleFile },
-    ca: {
-      kind: "mesh-ca",
-      url: `https://127.0.0.1:${apiPort}`,
-      bundleFile,
-      joinToken: sidecarToken,
-      clientJoinToken: clientSidecarToken,
-      pid: child.pid,
-      issuanceToken,
-      stop: () => child.stop(),
-    },
-  };
+    joinToken: sidecarToken,
+    clientJoinToken: clientSidecarToken,
+    pid: child.pid,
+    issuanceToken,
+    stop: () => child.stop(),
+  });
 }

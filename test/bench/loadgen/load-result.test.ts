@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseLoadResult } from "../../bench/phases.js";
+import { parseLoadResult } from "../../../bench/loadgen/run-load.js";
 
 describe("the load generator's result line", () => {
   it("is the last line of its output", () => {

@@ -7,7 +7,7 @@
  *        16 bytes: bytes received (u64) and nanoseconds from first to last (u64);
  *   else echo: every byte back, including the first (handshake and latency tests).
  *
- * Run as its own process: `node dist/bench/backend.js` prints
+ * Run as its own process: `node dist/bench/targets/backend.js` prints
  * `{"port": N}` on stdout once listening on 127.0.0.1.
  */
 import { createServer, type Socket } from "node:net";

@@ -6,7 +6,7 @@
  * the allowed ID, then bytes piped to the backend. No SVID leaf rules, no
  * policy file, no metrics: it is a floor, not a product.
  *
- * `node dist/bench/plain-proxy.js '<PlainProxyOptions JSON>'`
+ * `node dist/bench/targets/plain-proxy.js '<PlainProxyOptions JSON>'`
  */
 import { constants } from "node:crypto";
 import { readFileSync } from "node:fs";

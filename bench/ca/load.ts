@@ -1,6 +1,6 @@
 /**
  * Load for mesh-ca, as its own process on the load core:
- * `node dist/bench/ca-load.js '<CaLoadJob JSON>'` prints one LoadResult line.
+ * `node dist/bench/ca/load.js '<CaLoadJob JSON>'` prints one LoadResult line.
  * "ca-issue" is the end-to-end issuance a workload does: a new TLS
  * connection, POST /v1/svid with a bearer token and a CSR, the signed answer.
  * "ca-handshake" is the bare TLS handshake to the same server, the floor the
@@ -11,9 +11,9 @@ import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { connect, createSecureContext, type SecureContext } from "node:tls";
 import { webcrypto } from "node:crypto";
-import { x509 } from "../lib/x509.js";
-import type { CaLoadJob, LoadResult } from "./loadgen-jobs.js";
-import { readCpuTime } from "./proc.js";
+import { x509 } from "../../lib/x509.js";
+import type { CaLoadJob, LoadResult } from "../loadgen/jobs.js";
+import { readCpuTime } from "../machine/proc.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

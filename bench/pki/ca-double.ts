@@ -8,8 +8,8 @@ import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { x509 } from "../lib/x509.js";
-import type { BenchRoot } from "./pki.js";
+import { x509 } from "../../lib/x509.js";
+import type { BenchRoot } from "./bench-root.js";
 
 /** A running CA double. */
 export interface CaDouble {

@@ -5,8 +5,8 @@
  * outside the policy must get no byte echoed back.
  */
 import type { TLSSocket } from "node:tls";
-import { open, type Endpoint } from "./loadgen-connect.js";
-import type { LoadResult } from "./loadgen-jobs.js";
+import { open, type Endpoint } from "./connect.js";
+import type { LoadResult } from "./jobs.js";
 
 const TICKET_WAIT_MS = 300;
 const DENIED_WAIT_MS = 2000;

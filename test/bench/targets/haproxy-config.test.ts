@@ -4,8 +4,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { haproxyConfig, haproxyOutboundConfig, uriGeneralNameHex, type HaproxyConfigOptions } from "../../bench/haproxy-config.js";
-import { TestCa } from "../helpers/test-ca.js";
+import { haproxyConfig, haproxyOutboundConfig, uriGeneralNameHex, type HaproxyConfigOptions } from "../../../bench/targets/haproxy-config.js";
+import { TestCa } from "../../helpers/test-ca.js";
 
 const ALLOWED = "spiffe://example.org/ns/bench/sa/client";
 const HAPROXY = existsSync("/usr/sbin/haproxy") ? "/usr/sbin/haproxy" : "haproxy";

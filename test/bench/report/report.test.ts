@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { RoundFigures } from "../../bench/phases.js";
-import { fmt, fmtSpread, layout, renderTable, renderTargets, summarize, type Round } from "../../bench/report.js";
+import type { RoundFigures } from "../../../bench/phases.js";
+import { fmt, fmtSpread, layout, renderTable, renderTargets, summarize, type Round } from "../../../bench/report/report.js";
 
 function figures(over: Partial<RoundFigures>): RoundFigures {
   const base: RoundFigures = {

@@ -1,8 +1,8 @@
 /**
  * The jobs the load generator process runs and the one result line it prints.
- * Shared by bench/loadgen.ts (the process) and bench/phases.ts (the caller).
+ * Shared by loadgen.ts (the process) and run-load.ts (the caller).
  */
-import type { Endpoint } from "./loadgen-connect.js";
+import type { Endpoint } from "./connect.js";
 
 interface Timed {
   readonly target: Endpoint;
@@ -66,7 +66,7 @@ export interface LoadResult {
   readonly deniedRefused?: boolean;
 }
 
-/** A job of bench/ca-load.ts: bare TLS handshakes to the CA, or full SVID issuances. */
+/** A job of bench/ca/load.ts: bare TLS handshakes to the CA, or full SVID issuances. */
 export interface CaLoadJob {
   readonly kind: "ca-handshake" | "ca-issue";
   /** https://127.0.0.1:port of mesh-ca. */

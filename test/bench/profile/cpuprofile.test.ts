@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { areaOf, shortUrl, summarizeCpuProfile, type CpuProfile } from "../../bench/cpuprofile.js";
-import { parsePerfChildren, parsePerfDsoReport, parsePerfReport } from "../../bench/perf-report.js";
+import { areaOf, shortUrl, summarizeCpuProfile, type CpuProfile } from "../../../bench/profile/cpuprofile.js";
+import { parsePerfChildren, parsePerfDsoReport, parsePerfReport } from "../../../bench/profile/perf-report.js";
 
 const frame = (functionName: string, url = "", lineNumber = 0) => ({ functionName, url, lineNumber });
 

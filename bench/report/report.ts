@@ -3,7 +3,7 @@
  * and the ratio to haproxy of the same round (median of per-round ratios, so
  * drift of the machine between rounds cancels), plus the issue's targets.
  */
-import type { RoundFigures } from "./phases.js";
+import type { RoundFigures } from "../phases.js";
 import { ratio, spread, type Spread } from "./stats.js";
 
 /** Figures of every target in one round, keyed by target name. */
