@@ -9,7 +9,7 @@
  * they need (`forListener`) and increment those.
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { PolicyDecision } from "./policy.js";
+import type { PolicyDecision } from "./policy/policy.js";
 
 /** Handshake outcomes, the `result` label of mesh_sidecar_tls_handshakes_total. */
 export const HANDSHAKE_RESULTS = [

@@ -12,19 +12,19 @@ import { formatHostPort, type HostPort } from "../lib/net/address.js";
 import { createLogger, type Logger } from "../lib/log.js";
 import { TrustBundle } from "../lib/spiffe/bundle.js";
 import { BundleError } from "../lib/spiffe/errors.js";
-import { CaClient } from "./ca-client.js";
+import { CaClient } from "./credentials/ca-client.js";
 import { systemClock, type Clock } from "../lib/clock.js";
 import type { SidecarConfig } from "./config.js";
-import { CredentialStore } from "./credentials.js";
+import { CredentialStore } from "./credentials/credential-store.js";
 import { SidecarError, SidecarErrorCode } from "./errors.js";
-import { InboundListener } from "./inbound.js";
+import { InboundListener } from "./listeners/inbound.js";
 import { SidecarMetrics } from "./metrics.js";
-import { OutboundListener } from "./outbound.js";
-import { PeerVerifier } from "./peer-verifier.js";
-import type { Policy } from "./policy.js";
-import { PolicyWatcher } from "./policy-watcher.js";
-import { Renewer } from "./renewer.js";
-import { WorkloadKey } from "./workload-key.js";
+import { OutboundListener } from "./listeners/outbound.js";
+import { PeerVerifier } from "./listeners/peer-verifier.js";
+import type { Policy } from "./policy/policy.js";
+import { PolicyWatcher } from "./policy/policy-watcher.js";
+import { Renewer } from "./credentials/renewer.js";
+import { WorkloadKey } from "./credentials/workload-key.js";
 
 /** Optional collaborators; everything has a production default. */
 export interface SidecarOptions {

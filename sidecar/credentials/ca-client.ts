@@ -7,8 +7,8 @@
  */
 import { request } from "node:https";
 import type { IncomingMessage } from "node:http";
-import { formatDuration } from "../lib/duration.js";
-import { SidecarError, SidecarErrorCode } from "./errors.js";
+import { formatDuration } from "../../lib/duration.js";
+import { SidecarError, SidecarErrorCode } from "../errors.js";
 
 /** The body of a 200 answer to POST /v1/svid. */
 export interface SvidAnswer {

@@ -9,7 +9,7 @@
  * `this`, so no closures are allocated per connection.
  */
 import type { Socket } from "node:net";
-import type { SpiffeId } from "../lib/spiffe/id.js";
+import type { SpiffeId } from "../../lib/spiffe/id.js";
 
 const RECORD = Symbol("splice");
 

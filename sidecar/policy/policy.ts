@@ -7,10 +7,10 @@
  * Fails closed: default deny; `deny` beats `allow`; a listener the policy does
  * not name accepts no one.
  */
-import { ConfigSource, describe, type Field, ValueError, type ValueParser } from "../lib/config/reader.js";
-import { asIdPattern } from "../lib/config/values.js";
-import { SpiffeId } from "../lib/spiffe/id.js";
-import { IdPatternSet, type IdPattern } from "../lib/spiffe/pattern.js";
+import { ConfigSource, describe, type Field, ValueError, type ValueParser } from "../../lib/config/reader.js";
+import { asIdPattern } from "../../lib/config/values.js";
+import { SpiffeId } from "../../lib/spiffe/id.js";
+import { IdPatternSet, type IdPattern } from "../../lib/spiffe/pattern.js";
 
 /** The outcome of one authorization and the policy entry that made it (`default` when none matched). */
 export interface PolicyDecision {

@@ -14,16 +14,16 @@
 import { createServer as createNetServer, connect as netConnect, type Server as NetServer, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from "node:tls";
-import type { HostPort } from "../lib/net/address.js";
-import type { Logger } from "../lib/log.js";
-import type { SpiffeId } from "../lib/spiffe/id.js";
-import type { InboundListenerConfig, LimitsConfig } from "./config.js";
-import type { CredentialStore } from "./credentials.js";
+import type { HostPort } from "../../lib/net/address.js";
+import type { Logger } from "../../lib/log.js";
+import type { SpiffeId } from "../../lib/spiffe/id.js";
+import type { InboundListenerConfig, LimitsConfig } from "../config.js";
+import type { CredentialStore } from "../credentials/credential-store.js";
 import { ConnectionTracker } from "./connection-tracker.js";
-import type { HandshakeResult, ListenerMetrics, SidecarMetrics } from "./metrics.js";
+import type { HandshakeResult, ListenerMetrics, SidecarMetrics } from "../metrics.js";
 import type { PeerVerifier } from "./peer-verifier.js";
 import { resultOfAuthorizationError } from "./peer-verifier.js";
-import type { Policy } from "./policy.js";
+import type { Policy } from "../policy/policy.js";
 import { splice, type SplicedConnection, type SpliceOwner } from "./splice.js";
 
 /** What an inbound listener works with. */

@@ -11,13 +11,13 @@
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { type ConnectionOptions, connect as tlsConnect, type TLSSocket } from "node:tls";
-import { formatHostPort, type HostPort } from "../lib/net/address.js";
-import type { Logger } from "../lib/log.js";
-import type { LimitsConfig, OutboundListenerConfig, TlsMinVersion } from "./config.js";
+import { formatHostPort, type HostPort } from "../../lib/net/address.js";
+import type { Logger } from "../../lib/log.js";
+import type { LimitsConfig, OutboundListenerConfig, TlsMinVersion } from "../config.js";
 import { ConnectionTracker } from "./connection-tracker.js";
-import type { ActiveCredentials, CredentialStore } from "./credentials.js";
+import type { ActiveCredentials, CredentialStore } from "../credentials/credential-store.js";
 import { listenOn } from "./inbound.js";
-import type { HandshakeResult, ListenerMetrics, SidecarMetrics } from "./metrics.js";
+import type { HandshakeResult, ListenerMetrics, SidecarMetrics } from "../metrics.js";
 import { type AcceptedPeer, type PeerVerdict, type PeerVerifier, type RefusedPeer, resultOfAuthorizationError } from "./peer-verifier.js";
 import { type OfferedSession, SessionCache } from "./session-cache.js";
 import { splice, type SplicedConnection, type SpliceOwner } from "./splice.js";
