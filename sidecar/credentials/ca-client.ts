@@ -1,6 +1,6 @@
 /**
- * The mesh-ca HTTP API as the sidecar uses it (DESIGN.md "Contract: mesh-ca
- * HTTP API"): `POST /v1/svid` and `GET /v1/bundle`, over HTTPS whose server
+ * The mesh-ca HTTP API as the sidecar uses it (docs/ca.md "HTTP
+ * API"): `POST /v1/svid` and `GET /v1/bundle`, over HTTPS whose server
  * certificate is verified against our trust bundle (the bootstrap bundle
  * until the CA sends a newer one). One connection per request (agent: false):
  * requests are rare and credentials differ between them.
