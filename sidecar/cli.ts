@@ -11,7 +11,7 @@ import { readFile } from "node:fs/promises";
 import { ConfigError } from "../lib/config/errors.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../lib/cli/flags.js";
 import { createLogger, type Logger } from "../lib/log.js";
-import { checkPolicy } from "./check-policy.js";
+import { checkPolicy } from "./policy/check-policy.js";
 import { loadSidecarConfig } from "./config.js";
 import { SidecarError, SidecarErrorCode } from "./errors.js";
 import { startSidecar } from "./sidecar.js";

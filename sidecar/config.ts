@@ -16,8 +16,8 @@ export type TlsMinVersion = "TLSv1.2" | "TLSv1.3";
 /** pino levels. */
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error";
 
-/** How the sidecar reaches and authenticates to mesh-ca. */
-export interface CaConfig {
+/** The `ca:` section: how the sidecar, as mesh-ca's client, reaches and authenticates to it. */
+export interface CaClientConfig {
   readonly url: URL;
   /** Absolute path of the bootstrap roots (PEM). */
   readonly bundleFile: string;
@@ -80,7 +80,7 @@ export interface SidecarConfig {
   /** The config file as given (for messages). */
   readonly file: string;
   readonly trustDomain: TrustDomain;
-  readonly ca: CaConfig;
+  readonly ca: CaClientConfig;
   readonly inbound: readonly InboundListenerConfig[];
   readonly outbound: readonly OutboundListenerConfig[];
   /** Absolute path; set whenever there is an inbound listener. */
@@ -214,7 +214,7 @@ export function loadSidecarConfig(text: string, file: string, env: NodeJS.Proces
   });
 }
 
-function readCa(f: Field, path: (p: string | undefined) => string | undefined): CaConfig {
+function readCa(f: Field, path: (p: string | undefined) => string | undefined): CaClientConfig {
   const url = f.required("url", asUrl());
   const bundleFile = path(f.required("bundleFile", asString)) as string;
   const tokenFile = path(f.maybe("tokenFile", asString));

@@ -1,7 +1,7 @@
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { HANDSHAKE_RESULTS, SidecarMetrics } from "./metrics.js";
-import { loadPolicy } from "./policy.js";
+import { loadPolicy } from "./policy/policy.js";
 
 describe("SidecarMetrics", () => {
   it("starts every handshake result, rejection reason and the active gauge of a listener at 0", async () => {

@@ -1,6 +1,6 @@
 /**
  * The sidecar's Prometheus metrics. The names and labels are public API
- * (DESIGN.md "Contract: metrics"); keep them. Label values stay bounded:
+ * (docs/sidecar.md "Metrics"); keep them. Label values stay bounded:
  * listener names, fixed enums, and rule strings from the policy file (never a
  * raw peer ID). Known label combinations are set to 0 at start so dashboards
  * and alerts see a series before the first event.
@@ -9,7 +9,7 @@
  * they need (`forListener`) and increment those.
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { PolicyDecision } from "./policy.js";
+import type { PolicyDecision } from "./policy/policy.js";
 
 /** Handshake outcomes, the `result` label of mesh_sidecar_tls_handshakes_total. */
 export const HANDSHAKE_RESULTS = [

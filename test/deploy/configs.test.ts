@@ -10,7 +10,7 @@ import { loadCaConfig, type CaConfig } from "../../ca/config.js";
 import { IdPattern } from "../../lib/spiffe/pattern.js";
 import { SpiffeId } from "../../lib/spiffe/id.js";
 import { loadSidecarConfig, type SidecarConfig } from "../../sidecar/config.js";
-import { loadPolicy, type Policy } from "../../sidecar/policy.js";
+import { loadPolicy, type Policy } from "../../sidecar/policy/policy.js";
 import { findConfigMap, findObject, renderKustomization, type K8sObject } from "./kustomize.js";
 import { containerEnv, containerOf, mountedFile, resolvePort, selects, type Container, type Deployment, type Service } from "./pods.js";
 

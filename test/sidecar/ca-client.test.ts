@@ -1,8 +1,8 @@
 /** The sidecar's mesh-ca client against the CA double: answers, refusals and failures map to stable codes. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CaClient } from "../../sidecar/ca-client.js";
+import { CaClient } from "../../sidecar/credentials/ca-client.js";
 import { SidecarError } from "../../sidecar/errors.js";
-import { WorkloadKey } from "../../sidecar/workload-key.js";
+import { WorkloadKey } from "../../sidecar/credentials/workload-key.js";
 import { TestCa } from "../helpers/test-ca.js";
 import { FakeCa } from "./fake-ca.js";
 import { ID } from "./harness.js";

@@ -11,7 +11,7 @@ import { ConfigError } from "../../lib/config/errors.js";
 import { loadSidecarConfig } from "../../sidecar/config.js";
 import { SidecarErrorCode } from "../../sidecar/errors.js";
 import { SidecarMetrics } from "../../sidecar/metrics.js";
-import { loadPolicy } from "../../sidecar/policy.js";
+import { loadPolicy } from "../../sidecar/policy/policy.js";
 
 const DOC = readFileSync("docs/sidecar.md", "utf8");
 const EXAMPLE = readFileSync("docs/examples/sidecar.yaml", "utf8");

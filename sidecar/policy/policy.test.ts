@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../lib/config/errors.js";
-import { SpiffeId } from "../lib/spiffe/id.js";
+import { ConfigError } from "../../lib/config/errors.js";
+import { SpiffeId } from "../../lib/spiffe/id.js";
 import { loadPolicy } from "./policy.js";
 
 const EXAMPLE = readFileSync("docs/examples/policy.yaml", "utf8");

@@ -9,7 +9,7 @@
  * `this`, so no closures are allocated per connection.
  */
 import type { Socket } from "node:net";
-import type { SpiffeId } from "../lib/spiffe/id.js";
+import type { SpiffeId } from "../../lib/spiffe/id.js";
 
 const RECORD = Symbol("splice");
 
@@ -28,8 +28,8 @@ export class SplicedConnection {
     readonly peer: Socket,
     readonly app: Socket,
     readonly owner: SpliceOwner,
-    /** The authenticated peer ID on inbound connections (re-checked on policy reload). */
-    readonly peerId: SpiffeId | undefined,
+    /** The SPIFFE ID the TLS leg's peer authenticated as (re-checked on an inbound policy reload). */
+    readonly peerId: SpiffeId,
   ) {}
 
   /** Closes both legs at once (policy now denies the peer, drain grace is over). */
@@ -71,7 +71,7 @@ function onLegClose(this: Socket): void {
  * Splices `peer` and `app` (the app socket may still be connecting: writes
  * queue until it connects, and pipe's backpressure bounds the queue).
  */
-export function splice(peer: Socket, app: Socket, owner: SpliceOwner, idleTimeoutMs: number, peerId?: SpiffeId): SplicedConnection {
+export function splice(peer: Socket, app: Socket, owner: SpliceOwner, idleTimeoutMs: number, peerId: SpiffeId): SplicedConnection {
   const conn = new SplicedConnection(peer, app, owner, peerId);
   for (const leg of [peer, app] as Leg[]) {
     leg[RECORD] = conn;

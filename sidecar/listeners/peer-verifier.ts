@@ -6,11 +6,11 @@
  * lookup, not a DER walk (10–15 µs). OpenSSL still verifies the chain and the
  * signature of every handshake; only the leaf's own rules are cached.
  */
-import { readCertificateView } from "../lib/spiffe/certificate-view.js";
-import { SvidError, SvidErrorCode } from "../lib/spiffe/errors.js";
-import type { SpiffeId, TrustDomain } from "../lib/spiffe/id.js";
-import { checkLeafSvid, type SvidUsage } from "../lib/spiffe/svid.js";
-import type { HandshakeResult } from "./metrics.js";
+import { readCertificateView } from "../../lib/spiffe/certificate-view.js";
+import { SvidError, SvidErrorCode } from "../../lib/spiffe/errors.js";
+import type { SpiffeId, TrustDomain } from "../../lib/spiffe/id.js";
+import { checkLeafSvid, type SvidUsage } from "../../lib/spiffe/svid.js";
+import type { HandshakeResult } from "../metrics.js";
 
 /** A peer leaf that passed every rule. */
 export interface AcceptedPeer {

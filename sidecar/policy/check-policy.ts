@@ -4,10 +4,10 @@
  * decision. Output is one line per fact so scripts can read it.
  */
 import { readFile } from "node:fs/promises";
-import { ConfigError } from "../lib/config/errors.js";
-import { UsageError } from "../lib/cli/flags.js";
-import { SpiffeIdError } from "../lib/spiffe/errors.js";
-import { SpiffeId } from "../lib/spiffe/id.js";
+import { ConfigError } from "../../lib/config/errors.js";
+import { UsageError } from "../../lib/cli/flags.js";
+import { SpiffeIdError } from "../../lib/spiffe/errors.js";
+import { SpiffeId } from "../../lib/spiffe/id.js";
 import { loadPolicy } from "./policy.js";
 
 /** Where check-policy writes; the CLI passes process streams, tests pass buffers. */

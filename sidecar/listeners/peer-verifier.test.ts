@@ -1,7 +1,7 @@
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { TrustDomain } from "../lib/spiffe/id.js";
-import { TestCa } from "../test/helpers/test-ca.js";
+import { TrustDomain } from "../../lib/spiffe/id.js";
+import { TestCa } from "../../test/helpers/test-ca.js";
 import { PeerVerifier, resultOfAuthorizationError } from "./peer-verifier.js";
 
 const TD = TrustDomain.parse("example.org");

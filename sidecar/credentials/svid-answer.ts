@@ -6,14 +6,14 @@
  * and certifies OUR key. Anything else is refused whole.
  */
 import type { X509Certificate as NodeX509Certificate } from "node:crypto";
-import { TrustBundle } from "../lib/spiffe/bundle.js";
-import { certificatesFromPem } from "../lib/spiffe/certificates.js";
-import { verifyChain } from "../lib/spiffe/chain.js";
-import { BundleError, SvidError } from "../lib/spiffe/errors.js";
-import type { SpiffeId, TrustDomain } from "../lib/spiffe/id.js";
-import { checkLeafSvid } from "../lib/spiffe/svid.js";
+import { TrustBundle } from "../../lib/spiffe/bundle.js";
+import { certificatesFromPem } from "../../lib/spiffe/certificates.js";
+import { verifyChain } from "../../lib/spiffe/chain.js";
+import { BundleError, SvidError } from "../../lib/spiffe/errors.js";
+import type { SpiffeId, TrustDomain } from "../../lib/spiffe/id.js";
+import { checkLeafSvid } from "../../lib/spiffe/svid.js";
 import type { SvidAnswer } from "./ca-client.js";
-import { SidecarError, SidecarErrorCode } from "./errors.js";
+import { SidecarError, SidecarErrorCode } from "../errors.js";
 import type { WorkloadKey } from "./workload-key.js";
 
 /** A validated SVID with its key and the bundle it came with. */

@@ -5,7 +5,7 @@
  * the CSR, and the signature proves we hold the key.
  */
 import { KeyObject, webcrypto } from "node:crypto";
-import { x509 } from "../lib/x509.js";
+import { x509 } from "../../lib/x509.js";
 
 /** The in-memory key pair in the forms the sidecar needs. */
 export class WorkloadKey {

@@ -7,16 +7,16 @@
  * (token file or join token), as at start.
  */
 import { readFile } from "node:fs/promises";
-import type { Logger } from "../lib/log.js";
-import { secretHash } from "../lib/log.js";
-import { TrustBundle } from "../lib/spiffe/bundle.js";
-import { backoff, renewAt } from "../lib/spiffe/renewal.js";
+import type { Logger } from "../../lib/log.js";
+import { secretHash } from "../../lib/log.js";
+import { TrustBundle } from "../../lib/spiffe/bundle.js";
+import { backoff, renewAt } from "../../lib/spiffe/renewal.js";
 import type { CaClient, CaCredential } from "./ca-client.js";
-import type { Clock, TimerHandle } from "../lib/clock.js";
-import type { SidecarConfig } from "./config.js";
-import type { CredentialStore } from "./credentials.js";
-import { SidecarError, SidecarErrorCode } from "./errors.js";
-import type { SidecarMetrics } from "./metrics.js";
+import type { Clock, TimerHandle } from "../../lib/clock.js";
+import type { SidecarConfig } from "../config.js";
+import type { CredentialStore } from "./credential-store.js";
+import { SidecarError, SidecarErrorCode } from "../errors.js";
+import type { SidecarMetrics } from "../metrics.js";
 import { validateSvidAnswer } from "./svid-answer.js";
 import type { WorkloadKey } from "./workload-key.js";
 

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createLogger } from "../lib/log.js";
-import { SidecarMetrics } from "./metrics.js";
+import { createLogger } from "../../lib/log.js";
+import { SidecarMetrics } from "../metrics.js";
 import type { Policy } from "./policy.js";
 import { PolicyWatcher } from "./policy-watcher.js";
 

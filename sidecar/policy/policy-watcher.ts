@@ -11,9 +11,9 @@ import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { ConfigError } from "../lib/config/errors.js";
-import type { Logger } from "../lib/log.js";
-import type { SidecarMetrics } from "./metrics.js";
+import { ConfigError } from "../../lib/config/errors.js";
+import type { Logger } from "../../lib/log.js";
+import type { SidecarMetrics } from "../metrics.js";
 import { loadPolicy, type Policy } from "./policy.js";
 
 /** Options of PolicyWatcher. */

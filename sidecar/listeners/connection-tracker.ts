@@ -5,7 +5,7 @@
  * (the tracker is found through a symbol), so tracking allocates no closure.
  */
 import type { Socket } from "node:net";
-import type { Logger } from "../lib/log.js";
+import type { Logger } from "../../lib/log.js";
 
 const TRACKER = Symbol("tracker");
 type Tracked = Socket & { [TRACKER]?: ConnectionTracker };

@@ -5,7 +5,7 @@
  */
 import { constants as cryptoConstants } from "node:crypto";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
-import type { TlsConfig, TlsMinVersion } from "./config.js";
+import type { TlsConfig, TlsMinVersion } from "../config.js";
 
 /**
  * TLS 1.3 suites first, then TLS 1.2 ECDHE with AEAD only. Node's default

@@ -1,12 +1,12 @@
 import { constants } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { TrustBundle } from "../lib/spiffe/bundle.js";
-import { TrustDomain } from "../lib/spiffe/id.js";
-import { TestCa } from "../test/helpers/test-ca.js";
-import { answerFor } from "../test/sidecar/fake-ca.js";
-import { type ActiveCredentials, CredentialStore } from "./credentials.js";
+import { TrustBundle } from "../../lib/spiffe/bundle.js";
+import { TrustDomain } from "../../lib/spiffe/id.js";
+import { TestCa } from "../../test/helpers/test-ca.js";
+import { answerFor } from "../../test/sidecar/fake-ca.js";
+import { type ActiveCredentials, CredentialStore } from "./credential-store.js";
 import { type Svid, validateSvidAnswer } from "./svid-answer.js";
-import { SESSION_LIFETIME_S } from "./tls-options.js";
+import { SESSION_LIFETIME_S } from "../listeners/tls-options.js";
 import { WorkloadKey } from "./workload-key.js";
 
 const TD = TrustDomain.parse("example.org");

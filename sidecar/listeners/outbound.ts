@@ -8,30 +8,24 @@
  * With tls.sessionResumption the last accepted upstream's session is offered
  * again (session-cache.ts); a resumed upstream passes the same checks.
  */
-import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { type ConnectionOptions, connect as tlsConnect, type TLSSocket } from "node:tls";
-import { formatHostPort, type HostPort } from "../lib/net/address.js";
-import type { Logger } from "../lib/log.js";
-import type { LimitsConfig, OutboundListenerConfig, TlsMinVersion } from "./config.js";
-import { ConnectionTracker } from "./connection-tracker.js";
-import type { ActiveCredentials, CredentialStore } from "./credentials.js";
-import { listenOn } from "./inbound.js";
-import type { HandshakeResult, ListenerMetrics, SidecarMetrics } from "./metrics.js";
+import { formatHostPort } from "../../lib/net/address.js";
+import { isConnectError } from "../../lib/net/connect-errors.js";
+import type { OutboundListenerConfig } from "../config.js";
+import type { ActiveCredentials } from "../credentials/credential-store.js";
+import type { HandshakeResult } from "../metrics.js";
+import { ListenerBase, type ListenerBaseDeps } from "./listener-base.js";
 import { type AcceptedPeer, type PeerVerdict, type PeerVerifier, type RefusedPeer, resultOfAuthorizationError } from "./peer-verifier.js";
 import { type OfferedSession, SessionCache } from "./session-cache.js";
-import { splice, type SplicedConnection, type SpliceOwner } from "./splice.js";
+import { SplicedConnections } from "./spliced-connections.js";
 import { SESSION_LIFETIME_S } from "./tls-options.js";
 
 /** What an outbound listener works with. */
-export interface OutboundDeps {
+export interface OutboundDeps extends ListenerBaseDeps {
   readonly config: OutboundListenerConfig;
-  readonly limits: LimitsConfig;
-  readonly minVersion: TlsMinVersion;
-  readonly store: CredentialStore;
   readonly verifier: PeerVerifier;
-  readonly metrics: SidecarMetrics;
-  readonly log: Logger;
   /** Offer the last accepted upstream's TLS session again (tls.sessionResumption). */
   readonly sessionResumption: boolean;
   /** The sidecar's clock, for how long a kept session may be offered. */
@@ -60,72 +54,23 @@ function refusal(result: HandshakeResult, reason: string, claimed?: string): Ref
 }
 
 /** An outbound listener; create with `new`, then `listen()`. */
-export class OutboundListener implements SpliceOwner {
-  readonly name: string;
-  private readonly net: NetServer;
-  private readonly m: ListenerMetrics;
-  private readonly log: Logger;
-  private readonly tracker = new ConnectionTracker();
-  private readonly established = new Set<SplicedConnection>();
-  private readonly upstreamKey: string;
+export class OutboundListener extends ListenerBase {
+  private readonly established: SplicedConnections;
   private readonly sessions: SessionCache | undefined;
-  private bound: HostPort | undefined;
 
   constructor(private readonly deps: OutboundDeps) {
-    this.name = deps.config.name;
-    this.upstreamKey = formatHostPort(deps.config.upstream);
+    super(deps, "outbound", { upstream: formatHostPort(deps.config.upstream) });
     this.sessions = deps.sessionResumption ? new SessionCache(SESSION_LIFETIME_S * 1000) : undefined;
-    this.m = deps.metrics.forListener(this.name, "outbound");
-    this.log = deps.log.child({ listener: this.name, direction: "outbound", upstream: this.upstreamKey });
-    this.net = createNetServer({ allowHalfOpen: true, noDelay: true }, (app) => this.onAccept(app));
-    this.net.maxConnections = deps.limits.maxConnections;
-    this.net.on("drop", () => {
-      this.m.rejected.max_connections.inc();
-      this.tracker.noteDrop(this.log, deps.limits.maxConnections);
+    this.established = new SplicedConnections(this.metrics.active, (_conn, leg, err) => {
+      this.log.debug({ leg, err: (err as { code?: string }).code ?? err.message }, "connection error");
     });
   }
 
-  async listen(): Promise<HostPort> {
-    this.bound = await listenOn(this.net, this.deps.config.listen);
-    // After binding, server errors are accept failures (e.g. EMFILE): log them, keep serving.
-    this.net.on("error", (err: Error) => this.log.error({ err: (err as { code?: string }).code ?? err.message }, "accepting a connection failed"));
-    return this.bound;
+  protected destroyEstablished(): void {
+    this.established.destroyAll();
   }
 
-  get address(): HostPort {
-    if (!this.bound) throw new Error(`outbound listener ${this.name} is not listening`);
-    return this.bound;
-  }
-
-  get openConnections(): number {
-    return this.tracker.size;
-  }
-
-  stopAccepting(): void {
-    if (this.net.listening) this.net.close();
-  }
-
-  destroyAll(): void {
-    for (const conn of this.established) conn.destroy();
-    this.tracker.destroyAll();
-  }
-
-  spliceClosed(conn: SplicedConnection): void {
-    if (this.established.delete(conn)) this.m.active.dec();
-  }
-
-  spliceError(_conn: SplicedConnection, leg: "peer" | "app", err: Error): void {
-    this.log.debug({ leg, err: (err as { code?: string }).code ?? err.message }, "connection error");
-  }
-
-  private onAccept(app: Socket): void {
-    const active = this.deps.store.current;
-    if (!active) {
-      this.m.rejected.not_ready.inc();
-      app.destroy();
-      return;
-    }
-    this.tracker.add(app);
+  protected onConnection(app: Socket, active: ActiveCredentials): void {
     const start = performance.now();
     const { host, port } = this.deps.config.upstream;
     const offered = this.sessions?.offer(active, this.deps.now());
@@ -171,14 +116,13 @@ export class OutboundListener implements SpliceOwner {
     if (!this.deps.config.expectedPeer.matches(peer.id)) {
       return this.refuse(app, upstream, "wrong_peer", `upstream is not ${this.deps.config.expectedPeer.source}`, resumed, peer.id.toString());
     }
-    this.m.handshakes.ok.inc();
-    if (resumed) this.m.resumed.inc();
-    this.m.handshakeSeconds.observe((performance.now() - start) / 1000);
+    this.metrics.handshakes.ok.inc();
+    if (resumed) this.metrics.resumed.inc();
+    this.metrics.handshakeSeconds.observe((performance.now() - start) / 1000);
     attempt.accepted = peer;
     // Under TLS 1.2 the ticket arrives inside the handshake, before we judged the upstream.
     if (attempt.ticket) this.onTicket(attempt, attempt.ticket);
-    this.established.add(splice(upstream, app, this, this.deps.limits.idleTimeoutMs));
-    this.m.active.inc();
+    this.established.add(upstream, app, this.deps.limits.idleTimeoutMs, peer.id);
     if (this.log.isLevelEnabled("debug")) this.log.debug({ peer: peer.id.toString(), resumed }, "connected to upstream");
   }
 
@@ -222,7 +166,7 @@ export class OutboundListener implements SpliceOwner {
 
   private failBeforeSplice(app: Socket, upstream: TLSSocket, err: Error): void {
     const code = (err as { code?: string }).code ?? "";
-    if (upstream.connecting || code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EHOSTUNREACH" || code === "ETIMEDOUT") {
+    if (upstream.connecting || isConnectError(code)) {
       // The upstream was never reached: not a TLS handshake, so not counted as one.
       this.log.warn({ err: code || err.message }, "cannot reach the upstream; closing the app connection");
       upstream.destroy();
@@ -233,7 +177,7 @@ export class OutboundListener implements SpliceOwner {
   }
 
   private refuse(app: Socket, upstream: TLSSocket, result: HandshakeResult, reason: string, resumed = false, peer?: string | undefined): void {
-    this.m.handshakes[result].inc();
+    this.metrics.handshakes[result].inc();
     // Whatever was wrong, the next connection starts from a full handshake.
     this.sessions?.forget();
     this.log.warn({ result, reason, peer, resumed, expectedPeer: this.deps.config.expectedPeer.source }, "refused upstream connection");

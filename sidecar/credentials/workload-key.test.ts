@@ -1,6 +1,6 @@
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
-import { x509 } from "../lib/x509.js";
+import { x509 } from "../../lib/x509.js";
 import { WorkloadKey } from "./workload-key.js";
 
 describe("WorkloadKey", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SpiffeId } from "../lib/spiffe/id.js";
-import type { ActiveCredentials } from "./credentials.js";
+import { SpiffeId } from "../../lib/spiffe/id.js";
+import type { ActiveCredentials } from "../credentials/credential-store.js";
 import type { AcceptedPeer } from "./peer-verifier.js";
 import { SessionCache } from "./session-cache.js";
 

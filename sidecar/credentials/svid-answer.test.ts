@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { SpiffeId, TrustDomain } from "../lib/spiffe/id.js";
-import { TestCa } from "../test/helpers/test-ca.js";
-import { answerFor } from "../test/sidecar/fake-ca.js";
+import { SpiffeId, TrustDomain } from "../../lib/spiffe/id.js";
+import { TestCa } from "../../test/helpers/test-ca.js";
+import { answerFor } from "../../test/sidecar/fake-ca.js";
 import type { SvidAnswer } from "./ca-client.js";
-import { SidecarError } from "./errors.js";
+import { SidecarError } from "../errors.js";
 import { validateSvidAnswer } from "./svid-answer.js";
 import { WorkloadKey } from "./workload-key.js";
 

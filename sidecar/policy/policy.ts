@@ -1,5 +1,5 @@
 /**
- * Peer policy (DESIGN.md "Contract: policy YAML"): which SPIFFE IDs may
+ * Peer policy (docs/sidecar.md "Policy"): which SPIFFE IDs may
  * connect to each inbound listener. Loaded whole or refused whole, compiled
  * once per load into pattern sets whose matching cost does not grow with the
  * number of exact entries (lib/spiffe IdPatternSet).
@@ -7,10 +7,10 @@
  * Fails closed: default deny; `deny` beats `allow`; a listener the policy does
  * not name accepts no one.
  */
-import { ConfigSource, describe, type Field, ValueError, type ValueParser } from "../lib/config/reader.js";
-import { asIdPattern } from "../lib/config/values.js";
-import { SpiffeId } from "../lib/spiffe/id.js";
-import { IdPatternSet, type IdPattern } from "../lib/spiffe/pattern.js";
+import { ConfigSource, describe, type Field, ValueError, type ValueParser } from "../../lib/config/reader.js";
+import { asIdPattern } from "../../lib/config/values.js";
+import { SpiffeId } from "../../lib/spiffe/id.js";
+import { IdPatternSet, type IdPattern } from "../../lib/spiffe/pattern.js";
 
 /** The outcome of one authorization and the policy entry that made it (`default` when none matched). */
 export interface PolicyDecision {
@@ -40,6 +40,11 @@ interface CompiledListener {
 /** A compiled, immutable policy. Swap a whole new one in to change it. */
 export class Policy {
   private constructor(private readonly byListener: ReadonlyMap<string, CompiledListener>) {}
+
+  /** The policy that names no listener, so every listener accepts no one. */
+  static empty(): Policy {
+    return Policy.compile(new Map());
+  }
 
   /** Compiles parsed entries; identical decisions share one frozen object, so deciding allocates nothing. */
   static compile(listeners: ReadonlyMap<string, { allow: readonly IdPattern[]; deny: readonly IdPattern[] }>): Policy {

@@ -1,14 +1,14 @@
 /**
- * The mesh-ca HTTP API as the sidecar uses it (DESIGN.md "Contract: mesh-ca
- * HTTP API"): `POST /v1/svid` and `GET /v1/bundle`, over HTTPS whose server
+ * The mesh-ca HTTP API as the sidecar uses it (docs/ca.md "HTTP
+ * API"): `POST /v1/svid` and `GET /v1/bundle`, over HTTPS whose server
  * certificate is verified against our trust bundle (the bootstrap bundle
  * until the CA sends a newer one). One connection per request (agent: false):
  * requests are rare and credentials differ between them.
  */
 import { request } from "node:https";
 import type { IncomingMessage } from "node:http";
-import { formatDuration } from "../lib/duration.js";
-import { SidecarError, SidecarErrorCode } from "./errors.js";
+import { formatDuration } from "../../lib/duration.js";
+import { SidecarError, SidecarErrorCode } from "../errors.js";
 
 /** The body of a 200 answer to POST /v1/svid. */
 export interface SvidAnswer {

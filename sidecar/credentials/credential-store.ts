@@ -7,10 +7,10 @@
  * with; only new handshakes see the new one.
  */
 import type { SecureContext, SecureContextOptions } from "node:tls";
-import type { TrustBundle } from "../lib/spiffe/bundle.js";
-import type { TlsConfig } from "./config.js";
+import type { TrustBundle } from "../../lib/spiffe/bundle.js";
+import type { TlsConfig } from "../config.js";
 import type { Svid } from "./svid-answer.js";
-import { clientSecureContext, serverContextOptions } from "./tls-options.js";
+import { clientSecureContext, serverContextOptions } from "../listeners/tls-options.js";
 
 /** Everything a listener needs for new handshakes, built once per change. */
 export interface ActiveCredentials {

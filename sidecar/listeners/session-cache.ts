@@ -12,7 +12,7 @@
  * session, so the verdict is what a resumed connection is judged by again
  * (validity window, expectedPeer). A refused upstream clears the cache.
  */
-import type { ActiveCredentials } from "./credentials.js";
+import type { ActiveCredentials } from "../credentials/credential-store.js";
 import type { AcceptedPeer } from "./peer-verifier.js";
 
 /** A session to offer, and the verdict on the upstream it was made with. */
