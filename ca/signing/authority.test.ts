@@ -4,7 +4,8 @@ import { TrustDomain, SpiffeId } from "../../lib/spiffe/id.js";
 import { checkIssuedSvid } from "../../lib/spiffe/svid.js";
 import { x509 } from "../../lib/x509.js";
 import { TestCa } from "../../test/helpers/test-ca.js";
-import { AuthorityError, SigningAuthority, type SigningMaterial } from "./authority.js";
+import { SigningAuthority, type SigningMaterial } from "./authority.js";
+import { AuthorityError } from "./errors.js";
 import { spkiDer, subjectPublicKeyOf } from "./keys.js";
 
 const td = TrustDomain.parse("example.org");

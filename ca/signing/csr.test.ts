@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CsrError, csrDerFromPem, verifyCsr } from "./csr.js";
+import { csrDerFromPem, verifyCsr } from "./csr.js";
+import { CsrError } from "./errors.js";
 
 const run = promisify(execFile);
 let dir: string;
