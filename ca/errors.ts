@@ -50,19 +50,15 @@ export interface ApiErrorOptions {
 }
 
 /** An API request was refused or failed; `message` is what the caller sees. */
-export class ApiError extends Error {
+export class ApiError extends CodedError<ApiErrorCode> {
   override readonly name = "ApiError";
   readonly status: number;
   readonly reason: string | undefined;
   readonly detail: Record<string, unknown>;
   readonly headers: Record<string, string>;
 
-  constructor(
-    readonly code: ApiErrorCode,
-    message: string,
-    options: ApiErrorOptions = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: ApiErrorCode, message: string, options: ApiErrorOptions = {}) {
+    super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = API_ERROR_STATUS[code];
     this.reason = options.reason;
     this.detail = options.detail ?? {};

@@ -10,12 +10,23 @@ import { readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { request } from "node:https";
 import { createLocalJWKSet, errors, type JSONWebKeySet } from "jose";
+import { CodedError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/log.js";
 import type { JwsKeyResolver } from "./jws.js";
 
+/** The code of JwksUnavailableError. */
+export const JwksErrorCode = {
+  UNAVAILABLE: "JWKS_UNAVAILABLE",
+} as const;
+export type JwksErrorCode = (typeof JwksErrorCode)[keyof typeof JwksErrorCode];
+
 /** The key set could not be obtained at all (URL unreachable, file unreadable): not the caller's fault. */
-export class JwksUnavailableError extends Error {
+export class JwksUnavailableError extends CodedError<JwksErrorCode> {
   override readonly name = "JwksUnavailableError";
+
+  constructor(message: string) {
+    super(JwksErrorCode.UNAVAILABLE, message);
+  }
 }
 
 /** Options of JwksKeySource. */

@@ -3,6 +3,7 @@
  * this reports every bad flag at once, each naming the flag and what to do.
  */
 import { parseArgs } from "node:util";
+import { CodedError } from "../errors.js";
 
 export interface FlagSpec {
   readonly type: "string" | "boolean";
@@ -18,10 +19,19 @@ export type ParsedFlags<S extends FlagSpecs> = {
   [K in keyof S]: S[K]["type"] extends "boolean" ? boolean : string | undefined;
 } & { help: boolean };
 
+/** The code of UsageError, shown by both programs (exit 2). */
+export const UsageErrorCode = {
+  USAGE: "USAGE",
+} as const;
+export type UsageErrorCode = (typeof UsageErrorCode)[keyof typeof UsageErrorCode];
+
 /** Flags were wrong; the message has one line per problem and points at --help. */
-export class UsageError extends Error {
+export class UsageError extends CodedError<UsageErrorCode> {
   override readonly name = "UsageError";
-  readonly code = "USAGE";
+
+  constructor(message: string) {
+    super(UsageErrorCode.USAGE, message);
+  }
 }
 
 /** Parses argv against specs; throws UsageError listing every problem. */

@@ -1,3 +1,11 @@
+import { CodedError } from "../errors.js";
+
+/** The code of ConfigError, shown by both programs (exit 2). */
+export const ConfigErrorCode = {
+  INVALID: "CONFIG_INVALID",
+} as const;
+export type ConfigErrorCode = (typeof ConfigErrorCode)[keyof typeof ConfigErrorCode];
+
 /** One problem in a config or policy file, located by key path and, when known, line and column. */
 export interface ConfigIssue {
   readonly path: string;
@@ -10,14 +18,13 @@ export interface ConfigIssue {
  * A config or policy file was refused. `issues` lists every problem found in
  * one pass, so a user fixes them all in one edit; `message` has one line each.
  */
-export class ConfigError extends Error {
+export class ConfigError extends CodedError<ConfigErrorCode> {
   override readonly name = "ConfigError";
-  readonly code = "CONFIG_INVALID";
   constructor(
     readonly file: string,
     readonly issues: readonly ConfigIssue[],
   ) {
-    super(issues.map((issue) => formatIssue(file, issue)).join("\n"));
+    super(ConfigErrorCode.INVALID, issues.map((issue) => formatIssue(file, issue)).join("\n"));
   }
 }
 

@@ -10,13 +10,26 @@
  * before the caller can see them.
  */
 import { isMap, isNode, LineCounter, parseDocument, type Document } from "yaml";
+import { CodedError } from "../errors.js";
 import { ConfigError, type ConfigIssue } from "./errors.js";
 
 /** Converts a raw YAML value to T, or throws ValueError with what was expected. */
 export type ValueParser<T> = (value: unknown) => T;
 
-/** Thrown by a ValueParser; the reader adds path and position. */
-export class ValueError extends Error {}
+/** The code of ValueError. */
+export const ValueErrorCode = {
+  INVALID: "CONFIG_VALUE_INVALID",
+} as const;
+export type ValueErrorCode = (typeof ValueErrorCode)[keyof typeof ValueErrorCode];
+
+/** Thrown by a ValueParser; the reader catches it and reports it, with path and position, in a ConfigError. */
+export class ValueError extends CodedError<ValueErrorCode> {
+  override readonly name = "ValueError";
+
+  constructor(message: string) {
+    super(ValueErrorCode.INVALID, message);
+  }
+}
 
 type PathPart = string | number;
 
