@@ -63,7 +63,7 @@ export async function runIssue(argv: string[], ctx: CommandContext): Promise<num
   });
   const ttlMs = problems.check("ttl", () => parseTtl(flags.ttl ?? "1h"));
   problems.throwIfAny();
-  const result = await issueSvidFiles({ dir: resolve(flags.dir ?? "."), id: id as SpiffeId, outPrefix: resolve(flags.out ?? ""), ttlMs: ttlMs as number, now: ctx.now() });
+  const result = await issueSvidFiles({ dir: resolve(flags.dir ?? "."), id: id as SpiffeId, outPrefix: resolve(flags.out ?? ""), ttlMs: ttlMs as number, now: new Date(ctx.clock.now()) });
   ctx.stdout.write(
     [
       `issued ${result.issued.id.toString()} (serial ${result.issued.serialHex}, expires ${result.issued.notAfter.toISOString()})`,
