@@ -15,18 +15,10 @@ import { CodedError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/log.js";
 import type { JwsKeyResolver } from "./jws.js";
 
-/** The code of JwksUnavailableError. */
-export const JwksErrorCode = {
-  UNAVAILABLE: "JWKS_UNAVAILABLE",
-} as const;
-export type JwksErrorCode = (typeof JwksErrorCode)[keyof typeof JwksErrorCode];
-
 /** The key set could not be obtained at all (URL unreachable, file unreadable): not the caller's fault. */
-export class JwksUnavailableError extends CodedError<JwksErrorCode> {
-  override readonly name = "JwksUnavailableError";
-
+export class JwksUnavailableError extends CodedError<"JWKS_UNAVAILABLE"> {
   constructor(message: string) {
-    super(JwksErrorCode.UNAVAILABLE, message);
+    super("JWKS_UNAVAILABLE", message);
   }
 }
 

@@ -5,19 +5,14 @@
  * whose payloads are not Kubernetes tokens, exercise exactly this code.
  */
 import { compactVerify, errors, type CompactJWSHeaderParameters, type CompactVerifyGetKey } from "jose";
-import { CodedError } from "../../lib/errors.js";
+import { CodedError, type CodeOf } from "../../lib/errors.js";
 
 /** Algorithms a Kubernetes API server signs service-account tokens with. Never `none`, never HMAC. */
 export const TOKEN_ALGORITHMS: readonly string[] = Object.freeze(["RS256", "ES256"]);
 
 /** Why a JWS was refused (the API answers each as UNAUTHENTICATED). */
-export const JwsErrorCode = {
-  MALFORMED: "JWS_MALFORMED",
-  ALGORITHM_NOT_ALLOWED: "JWS_ALGORITHM_NOT_ALLOWED",
-  UNKNOWN_KEY: "JWS_UNKNOWN_KEY",
-  BAD_SIGNATURE: "JWS_BAD_SIGNATURE",
-} as const;
-export type JwsErrorCode = (typeof JwsErrorCode)[keyof typeof JwsErrorCode];
+export const JwsErrorCode = { MALFORMED: "JWS_MALFORMED", ALGORITHM_NOT_ALLOWED: "JWS_ALGORITHM_NOT_ALLOWED", UNKNOWN_KEY: "JWS_UNKNOWN_KEY", BAD_SIGNATURE: "JWS_BAD_SIGNATURE" } as const;
+export type JwsErrorCode = CodeOf<typeof JwsErrorCode>;
 
 /** The `reason` the CA's log line gives for each code. */
 const LOG_REASON: Readonly<Record<JwsErrorCode, string>> = {
@@ -29,8 +24,6 @@ const LOG_REASON: Readonly<Record<JwsErrorCode, string>> = {
 
 /** A JWS was refused: a code, a message the caller can act on, and a short reason for logs. */
 export class JwsError extends CodedError<JwsErrorCode> {
-  override readonly name = "JwsError";
-
   /** The log's `reason` for this refusal, e.g. "bad_signature". */
   get reason(): string {
     return LOG_REASON[this.code];

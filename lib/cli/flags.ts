@@ -19,18 +19,10 @@ export type ParsedFlags<S extends FlagSpecs> = {
   [K in keyof S]: S[K]["type"] extends "boolean" ? boolean : string | undefined;
 } & { help: boolean };
 
-/** The code of UsageError, shown by both programs (exit 2). */
-export const UsageErrorCode = {
-  USAGE: "USAGE",
-} as const;
-export type UsageErrorCode = (typeof UsageErrorCode)[keyof typeof UsageErrorCode];
-
 /** Flags were wrong; the message has one line per problem and points at --help. */
-export class UsageError extends CodedError<UsageErrorCode> {
-  override readonly name = "UsageError";
-
+export class UsageError extends CodedError<"USAGE"> {
   constructor(message: string) {
-    super(UsageErrorCode.USAGE, message);
+    super("USAGE", message);
   }
 }
 

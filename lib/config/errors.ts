@@ -1,11 +1,5 @@
 import { CodedError } from "../errors.js";
 
-/** The code of ConfigError, shown by both programs (exit 2). */
-export const ConfigErrorCode = {
-  INVALID: "CONFIG_INVALID",
-} as const;
-export type ConfigErrorCode = (typeof ConfigErrorCode)[keyof typeof ConfigErrorCode];
-
 /** One problem in a config or policy file, located by key path and, when known, line and column. */
 export interface ConfigIssue {
   readonly path: string;
@@ -18,13 +12,12 @@ export interface ConfigIssue {
  * A config or policy file was refused. `issues` lists every problem found in
  * one pass, so a user fixes them all in one edit; `message` has one line each.
  */
-export class ConfigError extends CodedError<ConfigErrorCode> {
-  override readonly name = "ConfigError";
+export class ConfigError extends CodedError<"CONFIG_INVALID"> {
   constructor(
     readonly file: string,
     readonly issues: readonly ConfigIssue[],
   ) {
-    super(ConfigErrorCode.INVALID, issues.map((issue) => formatIssue(file, issue)).join("\n"));
+    super("CONFIG_INVALID", issues.map((issue) => formatIssue(file, issue)).join("\n"));
   }
 }
 

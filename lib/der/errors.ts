@@ -5,18 +5,10 @@
  */
 import { CodedError } from "../errors.js";
 
-/** Codes of DerError. */
-export const DerErrorCode = {
-  MALFORMED: "DER_MALFORMED",
-} as const;
-export type DerErrorCode = (typeof DerErrorCode)[keyof typeof DerErrorCode];
-
 /** Input is not strict DER (X.690 §10) or not the structure asked for; the message says which rule and where. */
-export class DerError extends CodedError<DerErrorCode> {
-  override readonly name = "DerError";
-}
+export class DerError extends CodedError<"DER_MALFORMED"> {}
 
 /** Throws DerError DER_MALFORMED, with the byte offset when there is one. */
 export function malformed(message: string, offset?: number): never {
-  throw new DerError(DerErrorCode.MALFORMED, offset === undefined ? message : `${message} (byte ${offset})`);
+  throw new DerError("DER_MALFORMED", offset === undefined ? message : `${message} (byte ${offset})`);
 }

@@ -3,7 +3,7 @@
  * from the source text, so a documentation test also covers a subclass added
  * later without anyone listing it: each `class X extends CodedError<T>`
  * names its code table `T`, an `export const T = { ... } as const` in the
- * same folder or in lib/.
+ * same folder or in lib/, or its one code (`CodedError<"CODE">`).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -24,7 +24,11 @@ export function codedErrorTables(folder: string): Map<string, string[]> {
   const texts = [...new Set([...own, ...sourceFiles("lib")])].map((file) => readFileSync(file, "utf8"));
   const tables = new Map<string, string[]>();
   for (const text of own.map((file) => readFileSync(file, "utf8"))) {
-    for (const [, className, tableName] of text.matchAll(/class (\w+) extends CodedError<(\w+)>/g)) {
+    for (const [, className, single, tableName] of text.matchAll(/class (\w+) extends CodedError<(?:"([A-Z0-9_]+)"|(\w+))>/g)) {
+      if (single !== undefined) {
+        tables.set(className as string, [single]);
+        continue;
+      }
       const body = texts.map((t) => new RegExp(`export const ${tableName} = \\{([^}]*)\\} as const`).exec(t)?.[1]).find((b) => b !== undefined);
       tables.set(className as string, body === undefined ? [] : [...body.matchAll(/:\s*"([A-Z0-9_]+)"/g)].map((m) => m[1] as string));
     }
