@@ -15,6 +15,7 @@ import { TrustDomain } from "../../lib/spiffe/id.js";
 import { tempDir } from "../../test/ca/support.js";
 import { loadCaConfig } from "../config.js";
 import { ApiError } from "../errors.js";
+import { ISSUANCE_METHODS } from "../metrics.js";
 import { generateJoinToken } from "../tokens/join-token.js";
 import { createEmptyTokenStore } from "../tokens/store.js";
 import { presentedCredential, type Attestor, type PresentedCredential } from "./attestor.js";
@@ -93,6 +94,7 @@ describe("createAttestors and attestorFor", () => {
     for (const blocks of [[KUBERNETES], [JOIN_TOKENS], [KUBERNETES, JOIN_TOKENS]]) {
       const attestors = await attestorsFor(...blocks);
       expect(attestors.map((a) => a.method)).toEqual(["kubernetes", "join_token", "renewal"]);
+      expect([...attestors.map((a) => a.method)].sort()).toEqual([...ISSUANCE_METHODS].sort());
       for (const credential of credentials) expect(attestors.filter((a) => a.accept(credential)).length).toBe(1);
     }
   });
