@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
+import { codedErrorTables, documentedCodes } from "../test/helpers/coded-errors.js";
 import { API_ERROR_STATUS, ApiError, ApiErrorCode, CaErrorCode } from "./errors.js";
 
 const docs = await readFile(new URL("../docs/errors.md", import.meta.url), "utf8");
@@ -13,6 +14,18 @@ describe("mesh-ca error codes", () => {
     }
     for (const code of Object.values(CaErrorCode)) {
       expect(section, `${code} is not documented`).toContain(`| \`${code}\` |`);
+    }
+  });
+
+  it("include every code of every CodedError subclass in ca/, each in a table row of docs/errors.md", () => {
+    const tables = codedErrorTables("ca");
+    expect([...tables.keys()]).toEqual(
+      expect.arrayContaining(["ApiError", "AuthorityError", "CaError", "CsrError", "JwksUnavailableError", "JwsError", "UnsupportedKeyError"]),
+    );
+    const documented = documentedCodes();
+    for (const [name, codes] of tables) {
+      expect(codes.length, `${name} has no code table`).toBeGreaterThan(0);
+      for (const code of codes) expect(documented.has(code), `${name} code ${code} is not documented`).toBe(true);
     }
   });
 

@@ -4,7 +4,7 @@
  * gets (`cause` and `detail`), after smallstep's errs package. Every code is
  * documented in docs/errors.md; ca/errors.test.ts fails when one is missing.
  */
-import { CodedError } from "../lib/errors.js";
+import { CodedError, type CodeOf } from "../lib/errors.js";
 
 /** Codes of the HTTP API's `{"error": {"code", "message"}}` answers. */
 export const ApiErrorCode = {
@@ -20,7 +20,7 @@ export const ApiErrorCode = {
   INTERNAL: "INTERNAL",
   UNAVAILABLE: "UNAVAILABLE",
 } as const;
-export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
+export type ApiErrorCode = CodeOf<typeof ApiErrorCode>;
 
 /** The HTTP status of each API error code. */
 export const API_ERROR_STATUS: Readonly<Record<ApiErrorCode, number>> = {
@@ -50,19 +50,14 @@ export interface ApiErrorOptions {
 }
 
 /** An API request was refused or failed; `message` is what the caller sees. */
-export class ApiError extends Error {
-  override readonly name = "ApiError";
+export class ApiError extends CodedError<ApiErrorCode> {
   readonly status: number;
   readonly reason: string | undefined;
   readonly detail: Record<string, unknown>;
   readonly headers: Record<string, string>;
 
-  constructor(
-    readonly code: ApiErrorCode,
-    message: string,
-    options: ApiErrorOptions = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: ApiErrorCode, message: string, options: ApiErrorOptions = {}) {
+    super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = API_ERROR_STATUS[code];
     this.reason = options.reason;
     this.detail = options.detail ?? {};
@@ -75,24 +70,16 @@ export class ApiError extends Error {
   }
 }
 
-/** Codes of failures of the `mesh-ca` commands (besides CONFIG_INVALID and USAGE from lib/). */
-export const CaErrorCode = {
-  /** `init` would overwrite existing files. */
-  WOULD_OVERWRITE: "CA_WOULD_OVERWRITE",
-  /** `init` was pointed at a directory holding files it did not write (a source tree, say). */
-  DIR_NOT_EMPTY: "CA_DIR_NOT_EMPTY",
-  /** Signing certificate, key, chain or bundle unreadable or unfit. */
-  SIGNING_MATERIAL_INVALID: "CA_SIGNING_MATERIAL_INVALID",
-  /** The join-token store file cannot be read, parsed or written. */
-  TOKEN_STORE_INVALID: "CA_TOKEN_STORE_INVALID",
-  /** `token revoke` named a token id that is not in the store. */
-  TOKEN_NOT_FOUND: "CA_TOKEN_NOT_FOUND",
-  /** A server could not start (address in use, JWKS unreadable, ...). */
-  STARTUP_FAILED: "CA_STARTUP_FAILED",
-} as const;
-export type CaErrorCode = (typeof CaErrorCode)[keyof typeof CaErrorCode];
+/**
+ * Codes of failures of the `mesh-ca` commands (besides CONFIG_INVALID and
+ * USAGE from lib/): init would overwrite files, or was given a directory
+ * holding files it did not write; the signing material is
+ * unreadable or unfit; the join-token store cannot be read, parsed or written;
+ * `token revoke` named an unknown id; a server could not start. The table in
+ * docs/errors.md says more about each.
+ */
+export const CaErrorCode = { WOULD_OVERWRITE: "CA_WOULD_OVERWRITE", DIR_NOT_EMPTY: "CA_DIR_NOT_EMPTY", SIGNING_MATERIAL_INVALID: "CA_SIGNING_MATERIAL_INVALID", TOKEN_STORE_INVALID: "CA_TOKEN_STORE_INVALID", TOKEN_NOT_FOUND: "CA_TOKEN_NOT_FOUND", STARTUP_FAILED: "CA_STARTUP_FAILED" } as const;
+export type CaErrorCode = CodeOf<typeof CaErrorCode>;
 
 /** A mesh-ca command failed at run time (exit code 1); the message says what to do. */
-export class CaError extends CodedError<CaErrorCode> {
-  override readonly name = "CaError";
-}
+export class CaError extends CodedError<CaErrorCode> {}

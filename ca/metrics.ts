@@ -1,12 +1,12 @@
 /**
  * mesh-ca's Prometheus metrics. The names and labels are public API
- * (DESIGN.md "Contract: metrics"): dashboards and alerts in deploy/ use them.
+ * (docs/ca.md lists them): dashboards and alerts in deploy/ use them.
  * One Registry per program, passed in; no global default registry.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { registerProcessMetrics } from "../lib/admin/process-metrics.js";
 
-/** How a caller authenticated (label `method`). */
+/** How a caller authenticated (label `method`): one per Attestor of ca/attest/attestors.ts. */
 export const ISSUANCE_METHODS = ["kubernetes", "join_token", "renewal"] as const;
 export type IssuanceMethod = (typeof ISSUANCE_METHODS)[number];
 

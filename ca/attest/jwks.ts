@@ -10,12 +10,16 @@ import { readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { request } from "node:https";
 import { createLocalJWKSet, errors, type JSONWebKeySet } from "jose";
+import { systemClock, type Clock } from "../../lib/clock.js";
+import { CodedError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/log.js";
 import type { JwsKeyResolver } from "./jws.js";
 
 /** The key set could not be obtained at all (URL unreachable, file unreadable): not the caller's fault. */
-export class JwksUnavailableError extends Error {
-  override readonly name = "JwksUnavailableError";
+export class JwksUnavailableError extends CodedError<"JWKS_UNAVAILABLE"> {
+  constructor(message: string) {
+    super("JWKS_UNAVAILABLE", message);
+  }
 }
 
 /** Options of JwksKeySource. */
@@ -26,8 +30,8 @@ export interface JwksSourceOptions {
   caFile?: string;
   refetchCooldownMs: number;
   logger: Logger;
-  /** Milliseconds clock; default Date.now. */
-  now?: () => number;
+  /** Clock for the refetch cooldown; default systemClock. */
+  clock?: Clock;
   fetchTimeoutMs?: number;
 }
 
@@ -41,10 +45,10 @@ export class JwksKeySource {
   private lastFetchAt = -Infinity;
   private inFlight: Promise<void> | undefined;
   private fileStamp = "";
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   private constructor(private readonly opts: JwksSourceOptions) {
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? systemClock;
   }
 
   /**
@@ -91,7 +95,7 @@ export class JwksKeySource {
       await this.inFlight.catch(() => undefined);
       return true;
     }
-    if (this.now() - this.lastFetchAt < this.opts.refetchCooldownMs) return false;
+    if (this.clock.now() - this.lastFetchAt < this.opts.refetchCooldownMs) return false;
     await this.refetch().catch((err: unknown) => {
       this.opts.logger.warn({ err, url: this.opts.url?.href }, "refetching the Kubernetes JWKS failed; keeping the previous keys");
     });
@@ -100,7 +104,7 @@ export class JwksKeySource {
 
   private refetch(): Promise<void> {
     this.inFlight ??= (async () => {
-      this.lastFetchAt = this.now();
+      this.lastFetchAt = this.clock.now();
       try {
         const body = await fetchJson(this.opts.url as URL, this.opts.caFile, this.opts.fetchTimeoutMs ?? 5000);
         this.keys = parseKeySet(body, (this.opts.url as URL).href);

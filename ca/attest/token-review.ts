@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
+import { systemClock, type Clock } from "../../lib/clock.js";
 import { ApiError, ApiErrorCode } from "../errors.js";
 
 /** Options of TokenReviewClient. */
@@ -22,8 +23,8 @@ export interface TokenReviewOptions {
   caFile: string;
   audience: string;
   cacheTtlMs: number;
-  /** Milliseconds clock; default Date.now. */
-  now?: () => number;
+  /** Clock for cache expiry; default systemClock. */
+  clock?: Clock;
   timeoutMs?: number;
 }
 
@@ -47,10 +48,10 @@ const MAX_ANSWER_BYTES = 1 << 20;
 /** Asks the Kubernetes API whether a service-account token is valid for our audience. */
 export class TokenReviewClient {
   private readonly cache = new Map<string, { username: string; until: number }>();
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(private readonly opts: TokenReviewOptions) {
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? systemClock;
   }
 
   /**
@@ -59,7 +60,7 @@ export class TokenReviewClient {
    */
   async review(token: string, expiresAt: Date): Promise<TokenReviewResult> {
     const key = createHash("sha256").update(token).digest("hex");
-    const now = this.now();
+    const now = this.clock.now();
     const hit = this.cache.get(key);
     if (hit && hit.until > now) return { username: hit.username, cached: true };
     if (hit) this.cache.delete(key);

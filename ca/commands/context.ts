@@ -3,18 +3,19 @@
  * environment and clock, so tests can run commands in process.
  */
 import { UsageError } from "../../lib/cli/flags.js";
+import { systemClock, type Clock } from "../../lib/clock.js";
 
 /** I/O and environment of one command run. */
 export interface CommandContext {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
-  now: () => Date;
+  clock: Clock;
 }
 
 /** The default context: the process's own streams, environment and clock. */
 export function processContext(): CommandContext {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, now: () => new Date() };
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, clock: systemClock };
 }
 
 /** Collects value problems of several flags and throws them as one UsageError. */

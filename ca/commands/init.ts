@@ -79,7 +79,7 @@ export async function runInit(argv: string[], ctx: CommandContext): Promise<numb
     force: flags.force,
     listen: listen as HostPort,
     admin: admin as HostPort,
-    now: ctx.now(),
+    now: new Date(ctx.clock.now()),
   });
   ctx.stdout.write(
     [

@@ -15,7 +15,8 @@ import { formatDuration, parseDuration } from "../../lib/duration.js";
 import { SpiffeId } from "../../lib/spiffe/id.js";
 import { CA_DEFAULTS } from "../config.js";
 import { CaError, CaErrorCode } from "../errors.js";
-import { AuthorityError, SigningAuthority, type IssuedCertificate } from "../signing/authority.js";
+import { SigningAuthority, type IssuedCertificate } from "../signing/authority.js";
+import { AuthorityError } from "../signing/errors.js";
 import { generateWorkloadKey, spkiDer, subjectPublicKeyOf } from "../signing/keys.js";
 import { writeFileAtomic } from "../tokens/store.js";
 import { FlagProblems, type CommandContext } from "./context.js";
@@ -62,7 +63,7 @@ export async function runIssue(argv: string[], ctx: CommandContext): Promise<num
   });
   const ttlMs = problems.check("ttl", () => parseTtl(flags.ttl ?? "1h"));
   problems.throwIfAny();
-  const result = await issueSvidFiles({ dir: resolve(flags.dir ?? "."), id: id as SpiffeId, outPrefix: resolve(flags.out ?? ""), ttlMs: ttlMs as number, now: ctx.now() });
+  const result = await issueSvidFiles({ dir: resolve(flags.dir ?? "."), id: id as SpiffeId, outPrefix: resolve(flags.out ?? ""), ttlMs: ttlMs as number, now: new Date(ctx.clock.now()) });
   ctx.stdout.write(
     [
       `issued ${result.issued.id.toString()} (serial ${result.issued.serialHex}, expires ${result.issued.notAfter.toISOString()})`,

@@ -24,7 +24,7 @@ export async function runServe(argv: string[], ctx: CommandContext): Promise<num
   }
   const config = await readCaConfigFile(flags.config as string, ctx.env);
   const logger = createLogger({ name: "mesh-ca", level: config.log.level });
-  const server = await startCaServer(config, { logger, now: ctx.now });
+  const server = await startCaServer(config, { logger, clock: ctx.clock });
   return new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {

@@ -91,7 +91,7 @@ async function tokenCreate(argv: string[], ctx: CommandContext): Promise<number>
     return n;
   });
   problems.throwIfAny();
-  const now = ctx.now();
+  const now = new Date(ctx.clock.now());
   const made = generateJoinToken();
   const record: JoinTokenRecord = {
     id: made.id,
@@ -123,7 +123,7 @@ async function tokenList(argv: string[], ctx: CommandContext): Promise<number> {
     return 0;
   }
   const records = await readTokenStore(flags.store as string);
-  const now = ctx.now();
+  const now = new Date(ctx.clock.now());
   const rows = records.map((r) => ({
     id: r.id,
     spiffeId: r.spiffeId.toString(),

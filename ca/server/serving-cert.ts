@@ -6,6 +6,7 @@
  * fully, then one call swaps it in; on failure the old one stays and the
  * renewal is retried with capped backoff.
  */
+import type { Clock, TimerHandle } from "../../lib/clock.js";
 import type { Logger } from "../../lib/log.js";
 import { backoff, renewAt } from "../../lib/spiffe/renewal.js";
 import type { SigningAuthority } from "../signing/authority.js";
@@ -27,14 +28,15 @@ export interface ServingCertificateOptions {
   lifetimeMs: number;
   backdateMs: number;
   logger: Logger;
-  now: () => Date;
+  /** Clock for the certificate's validity and the renewal timer. */
+  clock: Clock;
   /** Called with new credentials after each renewal. */
   onRenewed: (credentials: ServingCredentials) => void;
 }
 
 /** Issues and renews the serving certificate. */
 export class ServingCertificate {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private failures = 0;
   private stopped = false;
 
@@ -54,18 +56,18 @@ export class ServingCertificate {
 
   /** Schedules renewals until stop(). */
   start(): void {
-    this.schedule(renewAt(this.credentials, this.opts.now()).getTime() - this.opts.now().getTime());
+    const now = new Date(this.opts.clock.now());
+    this.schedule(renewAt(this.credentials, now).getTime() - now.getTime());
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.opts.clock.clearTimeout(this.timer);
   }
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.renew(), Math.max(0, delayMs));
-    this.timer.unref();
+    this.timer = this.opts.clock.setTimeout(() => void this.renew(), delayMs);
   }
 
   private async renew(): Promise<void> {
@@ -93,7 +95,7 @@ async function issue(opts: ServingCertificateOptions): Promise<ServingCredential
     subjectPublicKey: subjectPublicKeyOf(spki),
     lifetimeMs: opts.lifetimeMs,
     backdateMs: opts.backdateMs,
-    now: opts.now(),
+    now: new Date(opts.clock.now()),
     dnsNames: opts.dnsNames,
     ipAddresses: opts.ipAddresses,
   });

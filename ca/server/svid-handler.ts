@@ -9,33 +9,31 @@
  * (the usual case) or exactly that ID; anything else is refused with 403.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { TLSSocket } from "node:tls";
+import type { Clock } from "../../lib/clock.js";
 import { parseDuration } from "../../lib/duration.js";
-import { secretHash, type Logger } from "../../lib/log.js";
-import type { Attestation } from "../attest/attestation.js";
-import type { JoinTokenAttestor } from "../attest/join-token.js";
-import type { KubernetesAttestor } from "../attest/kubernetes.js";
-import { attestRenewal, hasClientCertificate } from "../attest/renewal.js";
+import type { Logger } from "../../lib/log.js";
+import { presentedCredential, type AcceptedCredential, type Attestation, type Attestor } from "../attest/attestor.js";
+import { attestorFor } from "../attest/attestors.js";
 import type { CaConfig } from "../config.js";
 import { ApiError, ApiErrorCode } from "../errors.js";
 import type { CaMetrics, IssuanceMethod, IssuanceResult } from "../metrics.js";
 import type { SigningAuthority } from "../signing/authority.js";
-import { CsrError, csrDerFromPem, verifyCsr } from "../signing/csr.js";
-import { JOIN_TOKEN_PREFIX } from "../tokens/join-token.js";
+import { csrDerFromPem, verifyCsr } from "../signing/csr.js";
+import { CsrError } from "../signing/errors.js";
 import { mediaType, readBody, sendError, sendJson } from "./http.js";
 import type { RateLimiter } from "./rate-limit.js";
 
 /** What the handler needs; built once by the server. */
 export interface SvidHandlerDeps {
   authority: SigningAuthority;
-  kubernetes: KubernetesAttestor | undefined;
-  joinTokens: JoinTokenAttestor | undefined;
+  /** Every attestation method (ca/attest/attestors.ts). */
+  attestors: readonly Attestor[];
   svid: CaConfig["svid"];
   maxBodyBytes: number;
   rateLimiter: RateLimiter;
   metrics: CaMetrics;
   logger: Logger;
-  now: () => Date;
+  clock: Clock;
 }
 
 /** The accepted request: a PEM CSR and an optional lifetime. */
@@ -45,9 +43,6 @@ interface SvidRequest {
 }
 
 const MIN_TTL_MS = 10_000;
-
-/** How the request authenticates, read from headers before the body. */
-type Credential = { method: "kubernetes" | "join_token"; token: string } | { method: "renewal" };
 
 function resultOf(err: ApiError): IssuanceResult {
   switch (err.code) {
@@ -71,11 +66,11 @@ function resultOf(err: ApiError): IssuanceResult {
 export async function handleSvidRequest(req: IncomingMessage, res: ServerResponse, deps: SvidHandlerDeps): Promise<void> {
   const remoteAddress = req.socket.remoteAddress ?? "unknown";
   let method: IssuanceMethod | undefined;
-  let fingerprint: Record<string, string> = {};
+  let fingerprint: Readonly<Record<string, string>> = {};
   try {
-    const credential = readCredential(req);
-    method = credential.method;
-    fingerprint = fingerprintOf(credential, req);
+    const { attestor, accepted } = acceptedCredential(req, deps.attestors);
+    method = attestor.method;
+    fingerprint = accepted.fingerprint;
     const type = mediaType(req);
     if (type !== "application/json" && type !== "application/pkcs10") {
       throw new ApiError(ApiErrorCode.UNSUPPORTED_MEDIA_TYPE, 'send Content-Type: application/json with {"csr": "<PEM>"} (or application/pkcs10 with the PEM CSR)', {
@@ -83,8 +78,8 @@ export async function handleSvidRequest(req: IncomingMessage, res: ServerRespons
       });
     }
     const body = await readBody(req, deps.maxBodyBytes);
-    const attestation = await attest(credential, req, deps);
-    const decision = deps.rateLimiter.take(attestation.id.toString(), deps.now().getTime());
+    const attestation = await accepted.attest(new Date(deps.clock.now()));
+    const decision = deps.rateLimiter.take(attestation.id.toString(), deps.clock.now());
     if (!decision.allowed) {
       throw new ApiError(ApiErrorCode.RATE_LIMITED, `too many SVID requests for this identity; retry after ${decision.retryAfterSeconds} s`, {
         reason: "rate_limited",
@@ -105,7 +100,7 @@ export async function handleSvidRequest(req: IncomingMessage, res: ServerRespons
       subjectPublicKey: csr.subjectPublicKey,
       lifetimeMs,
       backdateMs: deps.svid.backdateMs,
-      now: deps.now(),
+      now: new Date(deps.clock.now()),
     });
     deps.metrics.signDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     deps.metrics.svidRequests.inc({ method: attestation.method, result: "issued" });
@@ -138,55 +133,15 @@ export async function handleSvidRequest(req: IncomingMessage, res: ServerRespons
   }
 }
 
-/** What the log may say about a credential: a short hash of a token (the join token id is the same hash), or a certificate serial. */
-function fingerprintOf(credential: Credential, req: IncomingMessage): Record<string, string> {
-  if (credential.method === "renewal") {
-    const serial = (req.socket as TLSSocket).getPeerX509Certificate()?.serialNumber;
-    return serial ? { presentedSerial: serial.toLowerCase() } : {};
-  }
-  return credential.method === "join_token" ? { joinTokenId: secretHash(credential.token) } : { tokenHash: secretHash(credential.token) };
-}
-
 function internalError(cause: unknown): ApiError {
   return new ApiError(ApiErrorCode.INTERNAL, "the CA failed to process the request; it has been logged", { reason: "internal", cause });
 }
 
-function readCredential(req: IncomingMessage): Credential {
-  const header = req.headers.authorization;
-  if (header !== undefined) {
-    const match = /^Bearer +(\S+) *$/i.exec(header);
-    if (!match) {
-      throw new ApiError(ApiErrorCode.UNAUTHENTICATED, "Authorization header must be: Bearer <token>", { reason: "bad_authorization_header" });
-    }
-    const token = match[1] as string;
-    return { method: token.startsWith(JOIN_TOKEN_PREFIX) ? "join_token" : "kubernetes", token };
-  }
-  if (hasClientCertificate(req.socket as TLSSocket)) return { method: "renewal" };
-  throw new ApiError(
-    ApiErrorCode.UNAUTHENTICATED,
-    "no credential: send Authorization: Bearer <service-account or join token>, or your current SVID as TLS client certificate",
-    { reason: "no_credential" },
-  );
-}
-
-async function attest(credential: Credential, req: IncomingMessage, deps: SvidHandlerDeps): Promise<Attestation> {
-  const now = deps.now();
-  switch (credential.method) {
-    case "renewal":
-      return attestRenewal(req.socket as TLSSocket, deps.authority.trustDomain, now);
-    case "join_token":
-      if (!deps.joinTokens) {
-        throw new ApiError(ApiErrorCode.UNAUTHENTICATED, "join tokens are not enabled on this CA", { reason: "join_tokens_disabled" });
-      }
-      return deps.joinTokens.attest(credential.token, now);
-    case "kubernetes":
-      if (!deps.kubernetes) {
-        throw new ApiError(ApiErrorCode.UNAUTHENTICATED, "Kubernetes service-account tokens are not accepted by this CA", {
-          reason: "kubernetes_disabled",
-        });
-      }
-      return deps.kubernetes.attest(credential.token, now);
-  }
+/** The credential the request presents and the attestor that takes it; throws ApiError 401 when there is none. */
+function acceptedCredential(req: IncomingMessage, attestors: readonly Attestor[]): { attestor: Attestor; accepted: AcceptedCredential } {
+  const found = attestorFor(attestors, presentedCredential(req));
+  if (!found) throw new ApiError(ApiErrorCode.UNAUTHENTICATED, "no attestation method of this CA accepts the credential", { reason: "no_attestor" });
+  return found;
 }
 
 function invalidRequest(message: string): ApiError {

@@ -4,7 +4,9 @@ import { TrustDomain, SpiffeId } from "../../lib/spiffe/id.js";
 import { checkIssuedSvid } from "../../lib/spiffe/svid.js";
 import { x509 } from "../../lib/x509.js";
 import { TestCa } from "../../test/helpers/test-ca.js";
-import { AuthorityError, SigningAuthority, type SigningMaterial } from "./authority.js";
+import { SigningAuthority, type SigningMaterial } from "./authority.js";
+import { thrownCode } from "../../test/helpers/error-code.js";
+import { AuthorityError, AuthorityErrorCode } from "./errors.js";
 import { spkiDer, subjectPublicKeyOf } from "./keys.js";
 
 const td = TrustDomain.parse("example.org");
@@ -62,6 +64,20 @@ describe("SigningAuthority", () => {
     const authority = SigningAuthority.fromMaterial(material(ca), { trustDomain: td, now });
     expect(() => authority.issue({ ...request(now), id: SpiffeId.parse("spiffe://example.org") })).toThrow(AuthorityError);
     expect(() => authority.issue({ ...request(now), id: SpiffeId.parse("spiffe://other.org/x") })).toThrow(/not a workload ID in trust domain example.org/);
+  });
+
+  it("names each refusal with its AuthorityError code", async () => {
+    const ca = await TestCa.create({ lifetimeMs: 2 * 3600_000 });
+    const now = new Date();
+    const authority = SigningAuthority.fromMaterial(material(ca), { trustDomain: td, now });
+    const code = (fn: () => unknown): string => thrownCode(AuthorityError, fn);
+    expect(code(() => authority.issue({ ...request(now), id: SpiffeId.parse("spiffe://other.org/x") }))).toBe(AuthorityErrorCode.FOREIGN_ID);
+    expect(code(() => authority.issue(request(new Date(now.getTime() + 3 * 3600_000))))).toBe(AuthorityErrorCode.SIGNING_CERT_EXPIRED);
+    const shortRandom = (n: number): Uint8Array => new Uint8Array(n - 1).fill(1);
+    expect(code(() => SigningAuthority.fromMaterial(material(ca), { trustDomain: td, now, random: shortRandom }))).toBe(AuthorityErrorCode.RANDOM_SOURCE);
+    const notCa = await TestCa.create({ isCa: false });
+    expect(code(() => SigningAuthority.fromMaterial(material(notCa), { trustDomain: td, now }))).toBe(AuthorityErrorCode.MATERIAL_INVALID);
+    expect(code(() => authority.issue(request(now)))).toBe("accepted");
   });
 
   it("refuses a key that is not the certificate's", async () => {

@@ -18,7 +18,7 @@
  *   and the API's own serving certificate use it, so no SVID leaves the CA
  *   unchecked.
  */
-import type { X509Certificate as NodeX509Certificate} from "node:crypto";
+import type { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { TrustBundle } from "../../lib/spiffe/bundle.js";
@@ -28,15 +28,11 @@ import { BundleError, SvidError } from "../../lib/spiffe/errors.js";
 import type { SpiffeId, TrustDomain } from "../../lib/spiffe/id.js";
 import { checkIssuedSvid, checkSigningCertificate } from "../../lib/spiffe/svid.js";
 import { CertificateTemplate, certificatePem } from "./certificate-template.js";
-import { privateKeyFromPem, spkiDer, subjectPublicKeyOf, UnsupportedKeyError } from "./keys.js";
+import { AuthorityError, AuthorityErrorCode, UnsupportedKeyError } from "./errors.js";
+import { privateKeyFromPem, spkiDer, subjectPublicKeyOf } from "./keys.js";
 
 /** Random bytes in a serial number after its leading 0x01 (lib/spiffe newSerialNumberHex: 128 bits). */
 const SERIAL_RANDOM_BYTES = 16;
-
-/** The signing material could not be loaded or is not fit to sign SVIDs; the message names the file and the rule. */
-export class AuthorityError extends Error {
-  override readonly name = "AuthorityError";
-}
 
 /** Paths of the signing material (docs/configuration.md `signing`). */
 export interface SigningFiles {
@@ -121,7 +117,7 @@ export class SigningAuthority {
       try {
         return await readFile(path, "utf8");
       } catch (err) {
-        throw new AuthorityError(`cannot read the ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new AuthorityError(AuthorityErrorCode.MATERIAL_INVALID, `cannot read the ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
     };
     const material: SigningMaterial = {
@@ -148,22 +144,22 @@ export class SigningAuthority {
     try {
       key = privateKeyFromPem(material.keyPem);
     } catch (err) {
-      throw new AuthorityError(`${where("keyFile", "signing key")}: not a PEM private key: ${(err as Error).message}`);
+      throw new AuthorityError(AuthorityErrorCode.MATERIAL_INVALID, `${where("keyFile", "signing key")}: not a PEM private key: ${(err as Error).message}`);
     }
     if (!spkiDer(key).equals(spkiDer(signingCert.publicKey))) {
-      throw new AuthorityError(`${where("keyFile", "signing key")} is not the private key of ${where("certFile", "the signing certificate")}`);
+      throw new AuthorityError(AuthorityErrorCode.MATERIAL_INVALID, `${where("keyFile", "signing key")} is not the private key of ${where("certFile", "the signing certificate")}`);
     }
     try {
       checkSigningCertificate(signingCert, { now: opts.now, trustDomain: opts.trustDomain });
     } catch (err) {
-      if (err instanceof SvidError) throw new AuthorityError(`${where("certFile", "signing certificate")}: ${err.message}`);
+      if (err instanceof SvidError) throw new AuthorityError(AuthorityErrorCode.MATERIAL_INVALID, `${where("certFile", "signing certificate")}: ${err.message}`);
       throw err;
     }
     let bundle: TrustBundle;
     try {
       bundle = TrustBundle.fromPem(opts.trustDomain, material.bundlePem);
     } catch (err) {
-      if (err instanceof BundleError) throw new AuthorityError(`${where("bundleFile", "trust bundle")}: ${err.message}`);
+      if (err instanceof BundleError) throw new AuthorityError(AuthorityErrorCode.MATERIAL_INVALID, `${where("bundleFile", "trust bundle")}: ${err.message}`);
       throw err;
     }
     try {
@@ -171,6 +167,7 @@ export class SigningAuthority {
     } catch (err) {
       if (!(err instanceof SvidError)) throw err;
       throw new AuthorityError(
+        AuthorityErrorCode.MATERIAL_INVALID,
         `${where("certFile", "signing certificate")} does not chain to a root in ${where("bundleFile", "the trust bundle")}` +
           ` (give the intermediates in signing.chainFile): ${err.message}`,
       );
@@ -179,7 +176,7 @@ export class SigningAuthority {
     try {
       authority = new SigningAuthority(opts.trustDomain, signingCert, key, intermediates, bundle, opts.random ?? pooledRandomBytes());
     } catch (err) {
-      if (err instanceof UnsupportedKeyError) throw new AuthorityError(`${where("keyFile", "signing key")}: ${err.message}`);
+      if (err instanceof UnsupportedKeyError) throw new AuthorityError(AuthorityErrorCode.MATERIAL_INVALID, `${where("keyFile", "signing key")}: ${err.message}`);
       throw err;
     }
     authority.selfTest(opts.now);
@@ -201,7 +198,7 @@ export class SigningAuthority {
     try {
       verifyChain(probe.der, [this.signingCert, ...this.intermediates], this.bundle, now);
     } catch (err) {
-      if (err instanceof SvidError) throw new AuthorityError(`a probe SVID does not verify against the trust bundle: ${err.message}`);
+      if (err instanceof SvidError) throw new AuthorityError(AuthorityErrorCode.MATERIAL_INVALID, `a probe SVID does not verify against the trust bundle: ${err.message}`);
       throw err;
     }
   }
@@ -215,15 +212,15 @@ export class SigningAuthority {
    */
   issue(request: IssueRequest): IssuedCertificate {
     if (request.id.isRoot || !request.id.memberOf(this.trustDomain)) {
-      throw new AuthorityError(`refusing to sign ${request.id.toString()}: not a workload ID in trust domain ${this.trustDomain.name}`);
+      throw new AuthorityError(AuthorityErrorCode.FOREIGN_ID, `refusing to sign ${request.id.toString()}: not a workload ID in trust domain ${this.trustDomain.name}`);
     }
     const now = request.now.getTime();
     const notAfter = new Date(Math.min(now + request.lifetimeMs, this.signingNotAfter.getTime()));
-    if (notAfter.getTime() <= now) throw new AuthorityError(`the signing certificate expired at ${this.signingNotAfter.toISOString()}`);
+    if (notAfter.getTime() <= now) throw new AuthorityError(AuthorityErrorCode.SIGNING_CERT_EXPIRED, `the signing certificate expired at ${this.signingNotAfter.toISOString()}`);
     const notBefore = new Date(now - request.backdateMs);
     // lib/spiffe newSerialNumberHex's format (0x01 then 16 random bytes), built as bytes: no hex round trip per SVID.
     const randomPart = this.random(SERIAL_RANDOM_BYTES);
-    if (randomPart.length !== SERIAL_RANDOM_BYTES) throw new AuthorityError(`the random source gave ${randomPart.length} bytes for a serial number, not ${SERIAL_RANDOM_BYTES}`);
+    if (randomPart.length !== SERIAL_RANDOM_BYTES) throw new AuthorityError(AuthorityErrorCode.RANDOM_SOURCE, `the random source gave ${randomPart.length} bytes for a serial number, not ${SERIAL_RANDOM_BYTES}`);
     const serial = Buffer.allocUnsafe(1 + SERIAL_RANDOM_BYTES);
     serial[0] = 0x01;
     serial.set(randomPart, 1);
@@ -257,7 +254,7 @@ export class SigningAuthority {
     try {
       checkIssuedSvid(issued.der, { now: request.now, trustDomain: this.trustDomain, expectedId: request.id });
     } catch (err) {
-      if (err instanceof SvidError) throw new AuthorityError(`issued certificate breaks the SVID profile: ${err.message}`);
+      if (err instanceof SvidError) throw new AuthorityError(AuthorityErrorCode.PROFILE_BROKEN, `issued certificate breaks the SVID profile: ${err.message}`);
       throw err;
     }
     return issued;
@@ -289,6 +286,6 @@ function parseCertificates(pem: string, where: string): NodeX509Certificate[] {
   try {
     return certificatesFromPem(pem);
   } catch (err) {
-    throw new AuthorityError(`${where}: ${(err as Error).message}`);
+    throw new AuthorityError(AuthorityErrorCode.MATERIAL_INVALID, `${where}: ${(err as Error).message}`);
   }
 }

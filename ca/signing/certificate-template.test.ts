@@ -9,7 +9,7 @@ import { checkIssuedSvid } from "../../lib/spiffe/svid.js";
 import { x509 } from "../../lib/x509.js";
 import { TestCa, type TestKeyAlgorithm } from "../../test/helpers/test-ca.js";
 import { CertificateTemplate, certificatePem, ipBytes, type SvidFields } from "./certificate-template.js";
-import { children, readTlv } from "./der.js";
+import { children, readElement } from "../../lib/der/reader.js";
 import { signatureSchemeFor, spkiDer, subjectPublicKeyOf } from "./keys.js";
 
 const ID = "spiffe://example.org/ns/shop/sa/orders";
@@ -31,7 +31,7 @@ function openssl(args: string[]): Promise<{ code: number; output: string }> {
 
 /** The TBSCertificate bytes of a DER certificate. */
 function tbsOf(der: Uint8Array): Buffer {
-  const cert = readTlv(der, 0);
+  const cert = readElement(der, 0);
   const [tbs] = children(der, cert);
   if (!tbs) throw new Error("no TBS");
   return Buffer.from(der.subarray(tbs.offset, tbs.end));
@@ -183,7 +183,7 @@ describe("the fast issuance path", () => {
     const { spki } = await workloadKey();
     const template = CertificateTemplate.forSigner(new NodeX509Certificate(Buffer.from(ca.cert.rawData)), ca.key);
     const der = template.issue(fieldsFor(spki));
-    const cert = readTlv(der, 0);
+    const cert = readElement(der, 0);
     const [tbs, , sig] = children(der, cert);
     if (!tbs || !sig) throw new Error("bad certificate");
     const ok = verify("sha256", der.subarray(tbs.offset, tbs.end), ca.key, der.subarray(sig.start + 1, sig.end));

@@ -13,26 +13,16 @@
  * certificate-template.test.ts proves the bytes equal what @peculiar/x509's
  * X509CertificateGenerator makes from the same inputs.
  */
-import type { X509Certificate as NodeX509Certificate} from "node:crypto";
+import type { X509Certificate as NodeX509Certificate } from "node:crypto";
 import * as nodeCrypto from "node:crypto";
 import { createHash, sign, type KeyObject } from "node:crypto";
 import { isIP } from "node:net";
-import {
-  bitStringBytes,
-  children,
-  decodeOid,
-  elementBytes,
-  elementSize,
-  encodeOid,
-  expectTlv,
-  readTlv,
-  sequence,
-  Tag,
-  timeSize,
-  tlv,
-  writeHeader,
-  writeTime,
-} from "./der.js";
+import { malformed } from "../../lib/der/errors.js";
+import { readOid } from "../../lib/der/oid.js";
+import { children, DerCursor, elementBytes } from "../../lib/der/reader.js";
+import { DerTag } from "../../lib/der/tags.js";
+import { readBitStringOctets } from "../../lib/der/values.js";
+import { elementSize, encodeOid, sequence, timeSize, tlv, unsignedIntegerContent, writeHeader, writeTime } from "./der-writer.js";
 import { signatureSchemeFor, type SignatureScheme } from "./keys.js";
 
 /** The certificate-specific parts of an SVID. */
@@ -64,9 +54,9 @@ const OID = {
   clientAuth: "1.3.6.1.5.5.7.3.2",
 } as const;
 
-const TRUE = Uint8Array.of(Tag.BOOLEAN, 1, 0xff);
-const VERSION_V3 = Uint8Array.of(0xa0, 0x03, Tag.INTEGER, 0x01, 0x02);
-const EMPTY_NAME = Uint8Array.of(Tag.SEQUENCE, 0x00);
+const TRUE = Uint8Array.of(DerTag.BOOLEAN, 1, 0xff);
+const VERSION_V3 = Uint8Array.of(0xa0, 0x03, DerTag.INTEGER, 0x01, 0x02);
+const EMPTY_NAME = Uint8Array.of(DerTag.SEQUENCE, 0x00);
 const TAG_EXTENSIONS = 0xa3;
 const TAG_KEY_ID = 0x80;
 const GENERAL_NAME = { dns: 0x82, uri: 0x86, ip: 0x87 } as const;
@@ -79,14 +69,14 @@ const SHA1_SIZE = 20;
 
 function extension(oid: string | Buffer, critical: boolean, value: Uint8Array): Buffer {
   const encodedOid = typeof oid === "string" ? encodeOid(oid) : oid;
-  return critical ? sequence(encodedOid, TRUE, tlv(Tag.OCTET_STRING, value)) : sequence(encodedOid, tlv(Tag.OCTET_STRING, value));
+  return critical ? sequence(encodedOid, TRUE, tlv(DerTag.OCTET_STRING, value)) : sequence(encodedOid, tlv(DerTag.OCTET_STRING, value));
 }
 
 /** Extensions identical in every SVID. */
 const FIXED_LEADING_EXTENSIONS = Buffer.concat([
   extension(OID.basicConstraints, true, sequence()),
   // digitalSignature is bit 0: one content byte 0x80 with 7 unused bits (DER drops trailing zero bits).
-  extension(OID.keyUsage, true, Uint8Array.of(Tag.BIT_STRING, 0x02, 0x07, 0x80)),
+  extension(OID.keyUsage, true, Uint8Array.of(DerTag.BIT_STRING, 0x02, 0x07, 0x80)),
   extension(OID.extKeyUsage, false, sequence(encodeOid(OID.serverAuth), encodeOid(OID.clientAuth))),
 ]);
 
@@ -98,7 +88,7 @@ const sha1: (data: Uint8Array) => Buffer =
 
 /** subjectKeyIdentifier extension up to its 20-byte SHA-1 key identifier, which follows it. */
 const SKI_EXTENSION_PREFIX = (() => {
-  const whole = extension(ENCODED_OID.subjectKeyIdentifier, false, tlv(Tag.OCTET_STRING, new Uint8Array(SHA1_SIZE)));
+  const whole = extension(ENCODED_OID.subjectKeyIdentifier, false, tlv(DerTag.OCTET_STRING, new Uint8Array(SHA1_SIZE)));
   return whole.subarray(0, whole.length - SHA1_SIZE);
 })();
 
@@ -134,7 +124,7 @@ export class CertificateTemplate {
    */
   tbsCertificate(fields: SvidFields): Buffer {
     const keyId = sha1(fields.subjectPublicKey);
-    const serial = serialContent(fields.serial);
+    const serial = unsignedIntegerContent(fields.serial);
     const names = generalNames(fields);
     let namesSize = 0;
     for (const name of names) namesSize += elementSize(name.length);
@@ -156,24 +146,24 @@ export class CertificateTemplate {
       elementSize(elementSize(extensionsContent));
 
     const out = Buffer.allocUnsafe(elementSize(tbsContent));
-    let at = writeHeader(out, 0, Tag.SEQUENCE, tbsContent);
+    let at = writeHeader(out, 0, DerTag.SEQUENCE, tbsContent);
     at = put(out, at, VERSION_V3);
-    at = put(out, writeHeader(out, at, Tag.INTEGER, serial.length), serial);
+    at = put(out, writeHeader(out, at, DerTag.INTEGER, serial.length), serial);
     at = put(out, at, algorithm);
     at = put(out, at, this.issuerName);
-    at = writeHeader(out, at, Tag.SEQUENCE, validityContent);
+    at = writeHeader(out, at, DerTag.SEQUENCE, validityContent);
     at = writeTime(out, writeTime(out, at, fields.notBefore), fields.notAfter);
     at = put(out, at, EMPTY_NAME);
     at = put(out, at, fields.spki);
     at = writeHeader(out, at, TAG_EXTENSIONS, elementSize(extensionsContent));
-    at = writeHeader(out, at, Tag.SEQUENCE, extensionsContent);
+    at = writeHeader(out, at, DerTag.SEQUENCE, extensionsContent);
     at = put(out, at, FIXED_LEADING_EXTENSIONS);
     at = put(out, put(out, at, SKI_EXTENSION_PREFIX), keyId);
     at = put(out, at, this.authorityKeyIdExtension);
-    at = writeHeader(out, at, Tag.SEQUENCE, sanExtensionContent);
+    at = writeHeader(out, at, DerTag.SEQUENCE, sanExtensionContent);
     at = put(out, put(out, at, ENCODED_OID.subjectAltName), TRUE);
-    at = writeHeader(out, at, Tag.OCTET_STRING, sanValueSize);
-    at = writeHeader(out, at, Tag.SEQUENCE, namesSize);
+    at = writeHeader(out, at, DerTag.OCTET_STRING, sanValueSize);
+    at = writeHeader(out, at, DerTag.SEQUENCE, namesSize);
     for (const name of names) {
       at = writeHeader(out, at, name.tag, name.length);
       at = typeof name.value === "string" ? at + out.write(name.value, at, "latin1") : put(out, at, name.value);
@@ -189,9 +179,9 @@ export class CertificateTemplate {
     const algorithm = this.scheme.algorithmIdentifier;
     const content = tbs.length + algorithm.length + elementSize(1 + signature.length);
     const out = Buffer.allocUnsafe(elementSize(content));
-    let at = put(out, writeHeader(out, 0, Tag.SEQUENCE, content), tbs);
+    let at = put(out, writeHeader(out, 0, DerTag.SEQUENCE, content), tbs);
     at = put(out, at, algorithm);
-    at = writeHeader(out, at, Tag.BIT_STRING, 1 + signature.length);
+    at = writeHeader(out, at, DerTag.BIT_STRING, 1 + signature.length);
     out[at++] = 0; // no unused bits
     put(out, at, signature);
     return out;
@@ -202,17 +192,6 @@ export class CertificateTemplate {
 function put(out: Buffer, at: number, bytes: Uint8Array): number {
   out.set(bytes, at);
   return at + bytes.length;
-}
-
-/** INTEGER content octets of a positive serial (minimal, with a 0x00 sign octet when the top bit is set). */
-function serialContent(magnitude: Uint8Array): Uint8Array {
-  let i = 0;
-  while (i < magnitude.length - 1 && magnitude[i] === 0) i++;
-  const trimmed = magnitude.subarray(i);
-  if (trimmed.length > 0 && ((trimmed[0] as number) & 0x80) === 0) return trimmed;
-  const padded = new Uint8Array(trimmed.length + 1);
-  padded.set(trimmed, 1);
-  return padded;
 }
 
 /** One GeneralName to write: a latin1 string (URI, DNS) or bytes (IP). */
@@ -258,32 +237,36 @@ export function ipBytes(ip: string): Buffer {
   return out;
 }
 
-/** Subject name DER, SKI and key bits of a certificate, by a DER walk. */
+/** Subject name DER, SKI and key bits of a certificate, by a DER walk (throws DerError). */
 function readSignerFields(der: Uint8Array): { subject: Uint8Array; subjectKeyId?: Uint8Array; subjectPublicKey: Uint8Array } {
-  const cert = expectTlv(der, 0, der.length, Tag.SEQUENCE, "Certificate");
-  const tbs = expectTlv(der, cert.start, cert.end, Tag.SEQUENCE, "TBSCertificate");
+  const cert = new DerCursor(der).expect(DerTag.SEQUENCE, "Certificate");
+  const tbs = DerCursor.inside(der, cert).expect(DerTag.SEQUENCE, "TBSCertificate");
   const fields = children(der, tbs);
   const offset = fields[0]?.tag === 0xa0 ? 1 : 0;
   const subject = fields[offset + 4];
   const spki = fields[offset + 5];
-  if (!subject || !spki) throw new Error("signing certificate is truncated");
+  if (!subject || !spki) malformed("signing certificate is truncated");
   const [, keyBits] = children(der, spki);
-  if (!keyBits) throw new Error("signing certificate has no public key");
+  if (!keyBits) malformed("signing certificate has no public key");
   let subjectKeyId: Uint8Array | undefined;
   const extensions = fields.find((f) => f.tag === TAG_EXTENSIONS);
   if (extensions) {
-    const list = readTlv(der, extensions.start, extensions.end);
+    const list = DerCursor.inside(der, extensions).next();
     for (const ext of children(der, list)) {
       const parts = children(der, ext);
       const oid = parts[0];
       const value = parts[parts.length - 1];
-      if (oid && value && decodeOid(der, oid) === OID.subjectKeyIdentifier) {
-        const id = expectTlv(der, value.start, value.end, Tag.OCTET_STRING, "subjectKeyIdentifier");
+      if (oid && value && readOid(der, oid, "extnID") === OID.subjectKeyIdentifier) {
+        const id = DerCursor.inside(der, value).expect(DerTag.OCTET_STRING, "subjectKeyIdentifier");
         subjectKeyId = der.subarray(id.start, id.end);
       }
     }
   }
-  return { subject: elementBytes(der, subject), subjectPublicKey: bitStringBytes(der, keyBits), ...(subjectKeyId ? { subjectKeyId } : {}) };
+  return {
+    subject: elementBytes(der, subject),
+    subjectPublicKey: readBitStringOctets(der, keyBits, "subjectPublicKey"),
+    ...(subjectKeyId ? { subjectKeyId } : {}),
+  };
 }
 
 /** PEM text of one DER certificate, 64 columns, trailing newline. */

@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CsrError, csrDerFromPem, verifyCsr } from "./csr.js";
+import { csrDerFromPem, verifyCsr } from "./csr.js";
+import { thrownCode } from "../../test/helpers/error-code.js";
+import { CsrError, CsrErrorCode } from "./errors.js";
 
 const run = promisify(execFile);
 let dir: string;
@@ -81,6 +83,23 @@ describe("verifyCsr", () => {
     expect(() => verifyCsr(der.subarray(0, der.length - 5))).toThrow(/not a valid DER PKCS#10 request/);
     expect(() => verifyCsr(Buffer.concat([der, Buffer.of(0)]))).toThrow(/trailing bytes/);
     expect(() => verifyCsr(Buffer.alloc(0))).toThrow(CsrError);
+  });
+
+  it("names each refusal with its CsrError code", async () => {
+    const code = (fn: () => unknown): string => thrownCode(CsrError, fn);
+    const der = csrDerFromPem(await opensslCsr("codes", P256));
+    expect(code(() => verifyCsr(der))).toBe("accepted");
+    expect(code(() => csrDerFromPem("hello"))).toBe(CsrErrorCode.NOT_PEM);
+    expect(code(() => verifyCsr(der.subarray(0, der.length - 5)))).toBe(CsrErrorCode.MALFORMED);
+    expect(code(() => verifyCsr(Buffer.concat([der, Buffer.of(0)])))).toBe(CsrErrorCode.MALFORMED);
+    const tampered = Buffer.from(der);
+    const at = tampered.indexOf(Buffer.from("ignored"));
+    tampered[at] = (tampered[at] as number) ^ 0x01;
+    expect(code(() => verifyCsr(tampered))).toBe(CsrErrorCode.SIGNATURE);
+    const k1 = await opensslCsr("codes-k1", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1"]);
+    expect(code(() => verifyCsr(csrDerFromPem(k1)))).toBe(CsrErrorCode.UNSUPPORTED_KEY);
+    const ed = await opensslCsr("codes-ed", ["-newkey", "ed25519"]);
+    expect(code(() => verifyCsr(csrDerFromPem(ed)))).toBe(CsrErrorCode.UNSUPPORTED_ALGORITHM);
   });
 
   it("takes exactly one PEM CERTIFICATE REQUEST block", async () => {

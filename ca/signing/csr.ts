@@ -7,23 +7,13 @@
  * sets them itself.
  */
 import { verify, type JsonWebKey } from "node:crypto";
-import {
-  bitStringBytes,
-  children,
-  DerError,
-  elementBytes,
-  expectTlv,
-  oidReader,
-  readTlv,
-  Tag,
-  type Tlv,
-} from "./der.js";
+import { DerError, malformed } from "../../lib/der/errors.js";
+import { oidReader } from "../../lib/der/oid.js";
+import { children, DerCursor, type DerElement, elementBytes, readElement } from "../../lib/der/reader.js";
+import { DerTag } from "../../lib/der/tags.js";
+import { readBitStringOctets } from "../../lib/der/values.js";
+import { CsrError, CsrErrorCode } from "./errors.js";
 import { SignatureOid } from "./keys.js";
-
-/** A CSR was refused; the message is safe to show the caller and says what to fix. */
-export class CsrError extends Error {
-  override readonly name = "CsrError";
-}
 
 /** What the CA uses from a verified CSR. */
 export interface VerifiedCsr {
@@ -59,8 +49,8 @@ const EC_CURVES: Record<string, { name: string; size: number }> = {
   "1.2.840.10045.3.1.7": { name: "P-256", size: 32 },
   "1.3.132.0.34": { name: "P-384", size: 48 },
 };
-/** Reads OIDs with a byte-compare fast path for every OID this file looks for. */
-const readOid = oidReader([
+/** Reads OIDs (strictly, as lib/der does) with a byte-compare fast path for every OID this file looks for. */
+const oidOf = oidReader([
   ...Object.keys(SIGNATURE_HASH),
   OID_EC_PUBLIC_KEY,
   OID_RSA_ENCRYPTION,
@@ -84,59 +74,69 @@ export function csrDerFromPem(pem: string): Buffer {
   const bodyEnd = header ? pem.indexOf(footer, bodyStart) : -1;
   const body = pem.slice(bodyStart, bodyEnd);
   if (bodyEnd <= bodyStart || !BASE64_BODY.test(body) || pem.slice(bodyEnd + footer.length).trim() !== "") {
-    throw new CsrError('csr must be one PEM block "-----BEGIN CERTIFICATE REQUEST-----" (as written by openssl req)');
+    throw new CsrError(CsrErrorCode.NOT_PEM, 'csr must be one PEM block "-----BEGIN CERTIFICATE REQUEST-----" (as written by openssl req)');
   }
   return Buffer.from(body, "base64");
 }
 
-/** Parses a DER CSR, checks its key and verifies its signature; throws CsrError. */
+/**
+ * Parses a DER CSR, checks its key and verifies its signature; throws
+ * CsrError. The DER reader's DER_MALFORMED becomes CSR_MALFORMED here, the
+ * edge of the CSR code: the API answers every CsrError as INVALID_CSR.
+ */
 export function verifyCsr(der: Uint8Array): VerifiedCsr {
   try {
     return parseAndVerify(der);
   } catch (err) {
-    if (err instanceof DerError) throw new CsrError(`csr is not a valid DER PKCS#10 request: ${err.message}`);
+    if (err instanceof DerError) throw new CsrError(CsrErrorCode.MALFORMED, `csr is not a valid DER PKCS#10 request: ${err.message}`, { cause: err });
     throw err;
   }
 }
 
 function parseAndVerify(der: Uint8Array): VerifiedCsr {
-  const outer = expectTlv(der, 0, der.length, Tag.SEQUENCE, "CertificationRequest");
-  if (outer.end !== der.length) throw new DerError("trailing bytes after the request");
+  const outer = new DerCursor(der).expect(DerTag.SEQUENCE, "CertificationRequest");
+  if (outer.end !== der.length) malformed("trailing bytes after the request");
   const [info, sigAlg, signature, ...extra] = children(der, outer);
-  if (!info || !sigAlg || !signature || extra.length > 0) throw new DerError("CertificationRequest must have three fields");
-  if (info.tag !== Tag.SEQUENCE || sigAlg.tag !== Tag.SEQUENCE) throw new DerError("malformed CertificationRequest");
+  if (!info || !sigAlg || !signature || extra.length > 0) malformed("CertificationRequest must have three fields");
+  if (info.tag !== DerTag.SEQUENCE || sigAlg.tag !== DerTag.SEQUENCE) malformed("malformed CertificationRequest");
 
-  const [version, subject, spkiTlv, attributes, ...more] = children(der, info);
-  if (!version || version.tag !== Tag.INTEGER || version.end - version.start !== 1 || der[version.start] !== 0) {
-    throw new DerError("CertificationRequestInfo version must be 0 (v1)");
+  const [version, subject, spkiField, attributes, ...more] = children(der, info);
+  if (!version || version.tag !== DerTag.INTEGER || version.end - version.start !== 1 || der[version.start] !== 0) {
+    malformed("CertificationRequestInfo version must be 0 (v1)");
   }
-  if (!subject || subject.tag !== Tag.SEQUENCE) throw new DerError("subject must be a Name");
-  if (!spkiTlv || spkiTlv.tag !== Tag.SEQUENCE) throw new DerError("subjectPKInfo must be a SEQUENCE");
-  if (more.length > 0 || (attributes && attributes.tag !== TAG_ATTRIBUTES)) throw new DerError("unexpected field after subjectPKInfo");
+  if (!subject || subject.tag !== DerTag.SEQUENCE) malformed("subject must be a Name");
+  if (!spkiField || spkiField.tag !== DerTag.SEQUENCE) malformed("subjectPKInfo must be a SEQUENCE");
+  if (more.length > 0 || (attributes && attributes.tag !== TAG_ATTRIBUTES)) malformed("unexpected field after subjectPKInfo");
 
   const algorithm = signatureAlgorithm(der, sigAlg);
-  const key = readPublicKey(der, spkiTlv);
+  const key = readPublicKey(der, spkiField);
   if (key.keyType !== algorithm.keyType) {
-    throw new CsrError(`csr signature algorithm does not match its ${key.description} key`);
+    throw new CsrError(CsrErrorCode.UNSUPPORTED_ALGORITHM, `csr signature algorithm does not match its ${key.description} key`);
   }
-  if (!verifyWithJwk(algorithm.hash, elementBytes(der, info), key.jwk, bitStringBytes(der, signature))) {
-    throw new CsrError("csr signature does not verify with its public key (proof of possession failed): sign the CSR with the key it carries");
+  if (!verifyWithJwk(algorithm.hash, elementBytes(der, info), key.jwk, readBitStringOctets(der, signature, "signature"))) {
+    throw new CsrError(
+      CsrErrorCode.SIGNATURE,
+      "csr signature does not verify with its public key (proof of possession failed): sign the CSR with the key it carries",
+    );
   }
   return {
-    spki: Buffer.from(elementBytes(der, spkiTlv)),
+    spki: Buffer.from(elementBytes(der, spkiField)),
     subjectPublicKey: key.subjectPublicKey,
     uris: attributes ? requestedUris(der, attributes) : [],
     keyDescription: key.description,
   };
 }
 
-function signatureAlgorithm(der: Uint8Array, sigAlg: Tlv): { hash: string; keyType: "ec" | "rsa" } {
-  const [oidTlv] = children(der, sigAlg);
-  if (!oidTlv) throw new DerError("signatureAlgorithm has no OID");
-  const oid = readOid(der, oidTlv);
+function signatureAlgorithm(der: Uint8Array, sigAlg: DerElement): { hash: string; keyType: "ec" | "rsa" } {
+  const [oidField] = children(der, sigAlg);
+  if (!oidField) malformed("signatureAlgorithm has no OID");
+  const oid = oidOf(der, oidField, "signatureAlgorithm");
   const found = SIGNATURE_HASH[oid];
   if (!found) {
-    throw new CsrError(`csr signature algorithm ${oid} is not supported; sign with ECDSA or RSA PKCS#1 v1.5 and SHA-256/384/512`);
+    throw new CsrError(
+      CsrErrorCode.UNSUPPORTED_ALGORITHM,
+      `csr signature algorithm ${oid} is not supported; sign with ECDSA or RSA PKCS#1 v1.5 and SHA-256/384/512`,
+    );
   }
   return found;
 }
@@ -155,39 +155,39 @@ interface SpkiKey {
  * then handed to node as a JWK: on Node 20 / OpenSSL 3.0 node's DER key
  * decoder costs about two ECDSA P-256 verifications, the JWK import about one.
  */
-function readPublicKey(der: Uint8Array, spki: Tlv): SpkiKey {
+function readPublicKey(der: Uint8Array, spki: DerElement): SpkiKey {
   const [algorithm, keyBits, ...extra] = children(der, spki);
-  if (!algorithm || algorithm.tag !== Tag.SEQUENCE || !keyBits || extra.length > 0) throw new DerError("malformed SubjectPublicKeyInfo");
-  const [oidTlv, params, ...more] = children(der, algorithm);
-  if (!oidTlv || more.length > 0) throw new DerError("malformed public key AlgorithmIdentifier");
-  const oid = readOid(der, oidTlv);
-  const bits = bitStringBytes(der, keyBits);
+  if (!algorithm || algorithm.tag !== DerTag.SEQUENCE || !keyBits || extra.length > 0) malformed("malformed SubjectPublicKeyInfo");
+  const [oidField, params, ...more] = children(der, algorithm);
+  if (!oidField || more.length > 0) malformed("malformed public key AlgorithmIdentifier");
+  const oid = oidOf(der, oidField, "public key algorithm");
+  const bits = readBitStringOctets(der, keyBits, "subjectPublicKey");
   if (oid === OID_EC_PUBLIC_KEY) {
-    const curveOid = params?.tag === Tag.OID ? readOid(der, params) : "(explicit parameters)";
+    const curveOid = params?.tag === DerTag.OID ? oidOf(der, params, "EC curve") : "(explicit parameters)";
     const curve = EC_CURVES[curveOid];
-    if (!curve) throw new CsrError(`csr key uses EC curve ${curveOid}; use P-256 or P-384`);
+    if (!curve) throw new CsrError(CsrErrorCode.UNSUPPORTED_KEY, `csr key uses EC curve ${curveOid}; use P-256 or P-384`);
     if (bits.length !== 1 + 2 * curve.size || bits[0] !== 0x04) {
-      throw new CsrError(`csr EC key must be an uncompressed ${curve.name} point`);
+      throw new CsrError(CsrErrorCode.UNSUPPORTED_KEY, `csr EC key must be an uncompressed ${curve.name} point`);
     }
     const x = Buffer.from(bits.subarray(1, 1 + curve.size)).toString("base64url");
     const y = Buffer.from(bits.subarray(1 + curve.size)).toString("base64url");
     return { keyType: "ec", description: `EC ${curve.name}`, jwk: { kty: "EC", crv: curve.name, x, y }, subjectPublicKey: bits };
   }
   if (oid === OID_RSA_ENCRYPTION) {
-    if (params?.tag !== Tag.NULL || params.end !== params.start) throw new DerError("rsaEncryption parameters must be NULL");
-    const rsaKey = readTlv(bits, 0);
-    if (rsaKey.tag !== Tag.SEQUENCE || rsaKey.end !== bits.length) throw new DerError("malformed RSAPublicKey");
+    if (params?.tag !== DerTag.NULL || params.end !== params.start) malformed("rsaEncryption parameters must be NULL");
+    const rsaKey = readElement(bits, 0);
+    if (rsaKey.tag !== DerTag.SEQUENCE || rsaKey.end !== bits.length) malformed("malformed RSAPublicKey");
     const [n, e, ...rest] = children(bits, rsaKey);
-    if (!n || !e || rest.length > 0) throw new DerError("malformed RSAPublicKey");
+    if (!n || !e || rest.length > 0) malformed("malformed RSAPublicKey");
     const modulus = positiveInteger(bits, n, "modulus");
     const exponent = positiveInteger(bits, e, "exponent");
     const size = bitLength(modulus);
-    if (size < MIN_RSA_BITS) throw new CsrError(`csr key is RSA ${size}; RSA keys must have at least ${MIN_RSA_BITS} bits`);
-    if (size > MAX_RSA_BITS) throw new CsrError(`csr key is RSA ${size}; RSA keys may have at most ${MAX_RSA_BITS} bits`);
+    if (size < MIN_RSA_BITS) throw new CsrError(CsrErrorCode.UNSUPPORTED_KEY, `csr key is RSA ${size}; RSA keys must have at least ${MIN_RSA_BITS} bits`);
+    if (size > MAX_RSA_BITS) throw new CsrError(CsrErrorCode.UNSUPPORTED_KEY, `csr key is RSA ${size}; RSA keys may have at most ${MAX_RSA_BITS} bits`);
     const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64url");
     return { keyType: "rsa", description: `RSA ${size}`, jwk: { kty: "RSA", n: b64(modulus), e: b64(exponent) }, subjectPublicKey: bits };
   }
-  throw new CsrError(`csr key type ${oid} is not supported; use EC P-256 (recommended), P-384 or RSA >= 2048`);
+  throw new CsrError(CsrErrorCode.UNSUPPORTED_KEY, `csr key type ${oid} is not supported; use EC P-256 (recommended), P-384 or RSA >= 2048`);
 }
 
 /**
@@ -202,21 +202,21 @@ function verifyWithJwk(hash: string, data: Uint8Array, jwk: JsonWebKey, signatur
     valid = verify(hash, data, { key: jwk, format: "jwk" }, signature);
   } catch {
     // e.g. an EC point that is not on the curve
-    throw new CsrError("csr public key is not a valid key");
+    throw new CsrError(CsrErrorCode.INVALID_KEY, "csr public key is not a valid key");
   }
   return valid;
 }
 
 /** Magnitude of a DER INTEGER that must be positive and minimally encoded. */
-function positiveInteger(der: Uint8Array, tlv: Tlv, what: string): Uint8Array {
-  if (tlv.tag !== Tag.INTEGER || tlv.end === tlv.start) throw new DerError(`RSA ${what} must be an INTEGER`);
-  const first = der[tlv.start] as number;
-  if (first & 0x80) throw new CsrError(`csr RSA ${what} is negative`);
-  if (first === 0 && tlv.end - tlv.start > 1 && ((der[tlv.start + 1] as number) & 0x80) === 0) {
-    throw new DerError(`RSA ${what} is not minimally encoded`);
+function positiveInteger(der: Uint8Array, el: DerElement, what: string): Uint8Array {
+  if (el.tag !== DerTag.INTEGER || el.end === el.start) malformed(`RSA ${what} must be an INTEGER`);
+  const first = der[el.start] as number;
+  if (first & 0x80) throw new CsrError(CsrErrorCode.INVALID_KEY, `csr RSA ${what} is negative`);
+  if (first === 0 && el.end - el.start > 1 && ((der[el.start + 1] as number) & 0x80) === 0) {
+    malformed(`RSA ${what} is not minimally encoded`);
   }
-  const magnitude = first === 0 ? der.subarray(tlv.start + 1, tlv.end) : der.subarray(tlv.start, tlv.end);
-  if (magnitude.length === 0) throw new CsrError(`csr RSA ${what} is zero`);
+  const magnitude = first === 0 ? der.subarray(el.start + 1, el.end) : der.subarray(el.start, el.end);
+  if (magnitude.length === 0) throw new CsrError(CsrErrorCode.INVALID_KEY, `csr RSA ${what} is zero`);
   return magnitude;
 }
 
@@ -225,21 +225,22 @@ function bitLength(magnitude: Uint8Array): number {
 }
 
 /** URI SANs in the extensionRequest attribute (RFC 2985 §5.4.2). */
-function requestedUris(der: Uint8Array, attributes: Tlv): string[] {
+function requestedUris(der: Uint8Array, attributes: DerElement): string[] {
   const uris: string[] = [];
   for (const attribute of children(der, attributes)) {
-    const [typeTlv, values] = attribute.tag === Tag.SEQUENCE ? children(der, attribute) : [];
-    if (!typeTlv || !values || values.tag !== Tag.SET) throw new DerError("malformed attribute");
-    if (readOid(der, typeTlv) !== OID_EXTENSION_REQUEST) continue;
+    const [typeField, values] = attribute.tag === DerTag.SEQUENCE ? children(der, attribute) : [];
+    if (!typeField || !values || values.tag !== DerTag.SET) malformed("malformed attribute");
+    if (oidOf(der, typeField, "attribute type") !== OID_EXTENSION_REQUEST) continue;
     for (const extensions of children(der, values)) {
-      if (extensions.tag !== Tag.SEQUENCE) throw new DerError("extensionRequest must hold Extensions");
+      if (extensions.tag !== DerTag.SEQUENCE) malformed("extensionRequest must hold Extensions");
       for (const extension of children(der, extensions)) {
-        const parts = extension.tag === Tag.SEQUENCE ? children(der, extension) : [];
-        const oidTlv = parts[0];
+        const parts = extension.tag === DerTag.SEQUENCE ? children(der, extension) : [];
+        const oidField = parts[0];
         const value = parts[parts.length - 1];
-        if (!oidTlv || !value || value.tag !== Tag.OCTET_STRING) throw new DerError("malformed extension");
-        if (readOid(der, oidTlv) !== OID_SAN) continue;
-        const names = expectTlv(der, value.start, value.end, Tag.SEQUENCE, "subjectAltName");
+        if (!oidField || !value || value.tag !== DerTag.OCTET_STRING) malformed("malformed extension");
+        if (oidOf(der, oidField, "extnID") !== OID_SAN) continue;
+        // The first element of the value is read, as before: trailing bytes inside it are not refused.
+        const names = DerCursor.inside(der, value).expect(DerTag.SEQUENCE, "subjectAltName");
         for (const name of children(der, names)) {
           if (name.tag === TAG_URI) uris.push(Buffer.from(der.subarray(name.start, name.end)).toString("latin1"));
         }

@@ -5,7 +5,12 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
-import { bitStringBytes, children, encodeOid, readTlv, sequence, tlv, Tag } from "./der.js";
+import { malformed } from "../../lib/der/errors.js";
+import { children, readElement } from "../../lib/der/reader.js";
+import { DerTag } from "../../lib/der/tags.js";
+import { readBitStringOctets } from "../../lib/der/values.js";
+import { encodeOid, sequence, tlv } from "./der-writer.js";
+import { UnsupportedKeyError } from "./errors.js";
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -33,7 +38,7 @@ export interface SignatureScheme {
 
 function scheme(oid: string, hash: "sha256" | "sha384", withNullParams: boolean, webName: string): SignatureScheme {
   // RFC 4055 §5: RSA PKCS#1 v1.5 identifiers carry NULL parameters; RFC 5758 §3.2: ECDSA ones carry none.
-  const algorithmIdentifier = withNullParams ? sequence(encodeOid(oid), tlv(Tag.NULL)) : sequence(encodeOid(oid));
+  const algorithmIdentifier = withNullParams ? sequence(encodeOid(oid), tlv(DerTag.NULL)) : sequence(encodeOid(oid));
   return { hash, algorithmIdentifier, webCrypto: { name: webName, hash: hash === "sha256" ? "SHA-256" : "SHA-384" } };
 }
 
@@ -41,12 +46,7 @@ const ECDSA_SHA256 = scheme(SignatureOid.ecdsaSha256, "sha256", false, "ECDSA");
 const ECDSA_SHA384 = scheme(SignatureOid.ecdsaSha384, "sha384", false, "ECDSA");
 const RSA_SHA256 = scheme(SignatureOid.rsaSha256, "sha256", true, "RSASSA-PKCS1-v1_5");
 
-/** Thrown when a CA key is of a kind the CA does not sign with. */
-export class UnsupportedKeyError extends Error {
-  override readonly name = "UnsupportedKeyError";
-}
-
-/** The signature scheme for a CA private or public key; P-384 signs with SHA-384, the rest with SHA-256. */
+/** The signature scheme for a CA private or public key; P-384 signs with SHA-384, the rest with SHA-256. Throws UnsupportedKeyError. */
 export function signatureSchemeFor(key: KeyObject): SignatureScheme {
   const details = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === "ec") {
@@ -94,7 +94,7 @@ export function spkiDer(key: KeyObject): Buffer {
 
 /** The BIT STRING contents (the key bits) of SubjectPublicKeyInfo DER: what the key identifier hashes. */
 export function subjectPublicKeyOf(spki: Uint8Array): Uint8Array {
-  const [, keyBits] = children(spki, readTlv(spki, 0));
-  if (!keyBits) throw new Error("SubjectPublicKeyInfo has no key");
-  return bitStringBytes(spki, keyBits);
+  const [, keyBits] = children(spki, readElement(spki, 0));
+  if (!keyBits) malformed("SubjectPublicKeyInfo has no key");
+  return readBitStringOctets(spki, keyBits, "subjectPublicKey");
 }

@@ -3,6 +3,7 @@
  * this reports every bad flag at once, each naming the flag and what to do.
  */
 import { parseArgs } from "node:util";
+import { CodedError } from "../errors.js";
 
 export interface FlagSpec {
   readonly type: "string" | "boolean";
@@ -19,9 +20,10 @@ export type ParsedFlags<S extends FlagSpecs> = {
 } & { help: boolean };
 
 /** Flags were wrong; the message has one line per problem and points at --help. */
-export class UsageError extends Error {
-  override readonly name = "UsageError";
-  readonly code = "USAGE";
+export class UsageError extends CodedError<"USAGE"> {
+  constructor(message: string) {
+    super("USAGE", message);
+  }
 }
 
 /** Parses argv against specs; throws UsageError listing every problem. */

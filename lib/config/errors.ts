@@ -1,3 +1,5 @@
+import { CodedError } from "../errors.js";
+
 /** One problem in a config or policy file, located by key path and, when known, line and column. */
 export interface ConfigIssue {
   readonly path: string;
@@ -10,14 +12,12 @@ export interface ConfigIssue {
  * A config or policy file was refused. `issues` lists every problem found in
  * one pass, so a user fixes them all in one edit; `message` has one line each.
  */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  readonly code = "CONFIG_INVALID";
+export class ConfigError extends CodedError<"CONFIG_INVALID"> {
   constructor(
     readonly file: string,
     readonly issues: readonly ConfigIssue[],
   ) {
-    super(issues.map((issue) => formatIssue(file, issue)).join("\n"));
+    super("CONFIG_INVALID", issues.map((issue) => formatIssue(file, issue)).join("\n"));
   }
 }
 

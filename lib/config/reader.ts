@@ -10,13 +10,18 @@
  * before the caller can see them.
  */
 import { isMap, isNode, LineCounter, parseDocument, type Document } from "yaml";
+import { CodedError } from "../errors.js";
 import { ConfigError, type ConfigIssue } from "./errors.js";
 
 /** Converts a raw YAML value to T, or throws ValueError with what was expected. */
 export type ValueParser<T> = (value: unknown) => T;
 
-/** Thrown by a ValueParser; the reader adds path and position. */
-export class ValueError extends Error {}
+/** Thrown by a ValueParser; the reader catches it and reports it, with path and position, in a ConfigError. */
+export class ValueError extends CodedError<"CONFIG_VALUE_INVALID"> {
+  constructor(message: string) {
+    super("CONFIG_VALUE_INVALID", message);
+  }
+}
 
 type PathPart = string | number;
 
@@ -162,31 +167,28 @@ export class Field {
 
   /** A sequence of mappings. Absent → empty unless `required`. */
   list<T>(key: string, build: (item: Field, index: number) => T, { required = false, nonEmpty = false } = {}): T[] {
-    const child = this.child(key);
-    if (child.value === undefined || child.value === null) {
-      if (required) this.source.report(child.path, "is required");
-      return [];
-    }
-    if (!Array.isArray(child.value)) {
-      this.source.report(child.path, `expected a list, got ${describe(child.value)}`);
-      return [];
-    }
-    if (nonEmpty && child.value.length === 0) this.source.report(child.path, "must not be empty");
-    return child.value.map((item, i) => new Field(this.source, [...child.path, i], item).asObject((f) => build(f, i)));
+    const items = this.sequence(key, required);
+    if (nonEmpty && items?.length === 0) this.report("must not be empty", key);
+    return (items ?? []).map((item, i) => item.asObject((f) => build(f, i)));
   }
 
   /** A sequence of scalars. */
   values<T>(key: string, parse: ValueParser<T>, { required = false } = {}): T[] {
+    return (this.sequence(key, required) ?? []).map((item) => item.parse(parse));
+  }
+
+  /** The items of the sequence at `key`; undefined (reported when required or not a list) when there is none. */
+  private sequence(key: string, required: boolean): Field[] | undefined {
     const child = this.child(key);
     if (child.value === undefined || child.value === null) {
       if (required) this.source.report(child.path, "is required");
-      return [];
+      return undefined;
     }
     if (!Array.isArray(child.value)) {
       this.source.report(child.path, `expected a list, got ${describe(child.value)}`);
-      return [];
+      return undefined;
     }
-    return child.value.map((item, i) => new Field(this.source, [...child.path, i], item).parse(parse));
+    return child.value.map((item, i) => new Field(this.source, [...child.path, i], item));
   }
 
   /** A mapping whose keys are names chosen by the user (e.g. listener names). */

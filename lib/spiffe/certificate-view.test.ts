@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { TestCa } from "../../test/helpers/test-ca.js";
 import { x509 } from "../x509.js";
+import { DerError } from "../der/errors.js";
 import { readCertificateView } from "./certificate-view.js";
 import { SvidError, SvidErrorCode } from "./errors.js";
 import { checkIssuedSvid, checkLeafSvid } from "./svid.js";
@@ -153,6 +154,13 @@ describe("readCertificateView on hand-built DER", () => {
     expect(outcome(() => readCertificateView(new Uint8Array([...good, 0])))).toBe(SvidErrorCode.MALFORMED);
     expect(outcome(() => readCertificateView(new Uint8Array(0)))).toBe(SvidErrorCode.MALFORMED);
     expect(outcome(() => readCertificateView(new Uint8Array(Buffer.from("-----BEGIN CERTIFICATE-----"))))).toBe(SvidErrorCode.MALFORMED);
+  });
+
+  it("turns the DER reader's DER_MALFORMED into SVID_MALFORMED, keeping the reader's message", () => {
+    const indefinite = new Uint8Array([0x30, 0x80, 0x00, 0x00]);
+    expect(outcome(() => readCertificateView(indefinite))).toBe(SvidErrorCode.MALFORMED);
+    expect(() => readCertificateView(indefinite)).toThrow(/^certificate is not valid DER: indefinite length \(byte 0\)$/);
+    expect(() => readCertificateView(indefinite)).not.toThrow(DerError);
   });
 
   it("makes the SVID checks refuse a non-minimal serial, as OpenSSL does", () => {

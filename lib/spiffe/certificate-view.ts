@@ -1,6 +1,6 @@
 /**
  * What the X.509-SVID checks read from a certificate, taken straight from its
- * DER with the strict reader in der.ts. This is the whole cost of a check:
+ * DER with the strict reader of lib/der. This is the whole cost of a check:
  * about a hundredth of building an @peculiar/x509 certificate and decoding
  * its extensions with the library's schemas (see svid.ts).
  *
@@ -18,7 +18,11 @@
  */
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
 import type { CertificateInput } from "./certificates.js";
-import { DerCursor, type DerElement, DerTag, malformed, readBitString, readBoolean, readIa5, readOid, readSmallInteger, readTime, soleElement } from "./der.js";
+import { DerError, malformed } from "../der/errors.js";
+import { readOid } from "../der/oid.js";
+import { DerCursor, type DerElement, soleElement } from "../der/reader.js";
+import { DerTag } from "../der/tags.js";
+import { readBitString, readBoolean, readIa5, readSmallInteger, readTime } from "../der/values.js";
 import { SvidError, SvidErrorCode } from "./errors.js";
 
 /** Extension OIDs the checks read. */
@@ -81,6 +85,16 @@ export function certificateDer(cert: CertificateInput): Uint8Array {
 
 /** Reads a certificate's DER; throws SvidError SVID_MALFORMED, or SVID_DUPLICATE_EXTENSION. */
 export function readCertificateView(der: Uint8Array): CertificateView {
+  try {
+    return readView(der);
+  } catch (err) {
+    // The edge between the DER reader and the SVID checks: callers switch on SvidError codes only.
+    if (err instanceof DerError) throw new SvidError(SvidErrorCode.MALFORMED, `certificate is not valid DER: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+function readView(der: Uint8Array): CertificateView {
   const top = new DerCursor(der);
   const certificate = top.expect(DerTag.SEQUENCE, "Certificate");
   top.finish("Certificate");

@@ -2,23 +2,14 @@
  * Errors of the SPIFFE identity library. Each carries a stable `code` callers
  * switch on; the message states the rule that was broken.
  */
-import { CodedError } from "../errors.js";
+import { CodedError, type CodeOf } from "../errors.js";
 
 /** Codes for SPIFFE ID and trust domain parsing. */
-export const SpiffeIdErrorCode = {
-  EMPTY: "SPIFFE_ID_EMPTY",
-  SCHEME: "SPIFFE_ID_SCHEME",
-  TRUST_DOMAIN: "SPIFFE_ID_TRUST_DOMAIN",
-  PATH: "SPIFFE_ID_PATH",
-  TOO_LONG: "SPIFFE_ID_TOO_LONG",
-  PATTERN: "SPIFFE_ID_PATTERN",
-} as const;
-export type SpiffeIdErrorCode = (typeof SpiffeIdErrorCode)[keyof typeof SpiffeIdErrorCode];
+export const SpiffeIdErrorCode = { EMPTY: "SPIFFE_ID_EMPTY", SCHEME: "SPIFFE_ID_SCHEME", TRUST_DOMAIN: "SPIFFE_ID_TRUST_DOMAIN", PATH: "SPIFFE_ID_PATH", TOO_LONG: "SPIFFE_ID_TOO_LONG", PATTERN: "SPIFFE_ID_PATTERN" } as const;
+export type SpiffeIdErrorCode = CodeOf<typeof SpiffeIdErrorCode>;
 
 /** A string is not a valid SPIFFE ID, trust domain or ID pattern. */
-export class SpiffeIdError extends CodedError<SpiffeIdErrorCode> {
-  override readonly name = "SpiffeIdError";
-}
+export class SpiffeIdError extends CodedError<SpiffeIdErrorCode> {}
 
 /**
  * Codes for X.509-SVID and signing-certificate checks: one code per broken
@@ -51,24 +42,14 @@ export const SvidErrorCode = {
   SIGNING_CERT_NO_KEY_CERT_SIGN: "SIGNING_CERT_NO_KEY_CERT_SIGN",
   SIGNING_CERT_PATH: "SIGNING_CERT_PATH",
 } as const;
-export type SvidErrorCode = (typeof SvidErrorCode)[keyof typeof SvidErrorCode];
+export type SvidErrorCode = CodeOf<typeof SvidErrorCode>;
 
 /** A certificate is not an acceptable X.509-SVID (or signing certificate). */
-export class SvidError extends CodedError<SvidErrorCode> {
-  override readonly name = "SvidError";
-}
+export class SvidError extends CodedError<SvidErrorCode> {}
 
 /** Codes for trust bundle parsing (PEM and SPIFFE bundle JSON). */
-export const BundleErrorCode = {
-  EMPTY: "BUNDLE_EMPTY",
-  MALFORMED: "BUNDLE_MALFORMED",
-  NOT_CA: "BUNDLE_NOT_CA",
-  INVALID_JWK: "BUNDLE_INVALID_JWK",
-  KEY_MISMATCH: "BUNDLE_KEY_MISMATCH",
-} as const;
-export type BundleErrorCode = (typeof BundleErrorCode)[keyof typeof BundleErrorCode];
+export const BundleErrorCode = { EMPTY: "BUNDLE_EMPTY", MALFORMED: "BUNDLE_MALFORMED", NOT_CA: "BUNDLE_NOT_CA", INVALID_JWK: "BUNDLE_INVALID_JWK", KEY_MISMATCH: "BUNDLE_KEY_MISMATCH" } as const;
+export type BundleErrorCode = CodeOf<typeof BundleErrorCode>;
 
 /** A trust bundle cannot be used: nothing in it, not parseable, or not CA roots. */
-export class BundleError extends CodedError<BundleErrorCode> {
-  override readonly name = "BundleError";
-}
+export class BundleError extends CodedError<BundleErrorCode> {}

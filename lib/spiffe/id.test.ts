@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, it, expect } from "vitest";
 import { SpiffeIdError, SpiffeIdErrorCode } from "./errors.js";
-import { SpiffeId, TrustDomain, isValidPathSegment } from "./id.js";
+import { SpiffeId, TrustDomain } from "./id.js";
 
 interface ValidVector {
   id: string;
@@ -178,7 +178,18 @@ describe("SpiffeId.equals and isRoot", () => {
   });
 });
 
-describe("isValidPathSegment", () => {
+/** Whether `segment` is accepted as one path segment (e.g. a Kubernetes namespace) of an ID built from segments. */
+function isValidPathSegment(segment: string): boolean {
+  try {
+    TrustDomain.parse("example.org").idFromSegments(segment);
+    return true;
+  } catch (err) {
+    if (err instanceof SpiffeIdError) return false;
+    throw err;
+  }
+}
+
+describe("one path segment (TrustDomain.idFromSegments)", () => {
   it("accepts one segment and rejects slashes, dots and empty", () => {
     expect(isValidPathSegment("shop-1_a.b")).toBe(true);
     expect(isValidPathSegment("a/b")).toBe(false);

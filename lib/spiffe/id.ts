@@ -195,13 +195,3 @@ function validatePath(path: string): void {
     segStart = i + 1;
   }
 }
-
-/** Validates one path segment (e.g. a Kubernetes namespace) without building an ID. */
-export function isValidPathSegment(segment: string): boolean {
-  try {
-    validatePath(`/${segment}`);
-    return !segment.includes("/");
-  } catch {
-    return false;
-  }
-}

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../ca/commands/main.js";
 import { generateJoinToken } from "../../ca/tokens/join-token.js";
 import { readTokenStore, updateTokenStore } from "../../ca/tokens/store.js";
+import { systemClock } from "../../lib/clock.js";
 import { SpiffeId } from "../../lib/spiffe/id.js";
 import { configFor, expectIssued, expectRefusal, initCaDir, makeCsr, metricValue, requestSvid, startTestServer, tempDir, type TestCaServer } from "./support.js";
 
@@ -26,7 +27,7 @@ async function meshCa(...argv: string[]): Promise<{ code: number; stdout: string
   const err: string[] = [];
   stdout.on("data", (c: Buffer) => out.push(c.toString()));
   stderr.on("data", (c: Buffer) => err.push(c.toString()));
-  const code = await main(argv, { stdout, stderr, env: {}, now: () => new Date() });
+  const code = await main(argv, { stdout, stderr, env: {}, clock: systemClock });
   return { code, stdout: out.join(""), stderr: err.join("") };
 }
 

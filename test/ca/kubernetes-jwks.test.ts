@@ -8,6 +8,7 @@ import { createPublicKey } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { systemClock, type Clock } from "../../lib/clock.js";
 import { secretHash } from "../../lib/log.js";
 import { KubernetesApiDouble, createSigningKey, hmacToken, unsecuredToken, b64json } from "../fixtures/kubernetes-api.js";
 import {
@@ -27,7 +28,7 @@ const ORDERS = "spiffe://example.org/ns/shop/sa/orders";
 const now = (): Date => new Date();
 /** The CA's clock for cooldowns; tests move it past the 30s JWKS refetch cooldown. */
 let cooldownOffsetMs = 0;
-const clock = (): number => Date.now() + cooldownOffsetMs;
+const cacheClock: Clock = { ...systemClock, now: () => Date.now() + cooldownOffsetMs };
 const afterCooldown = (): void => {
   cooldownOffsetMs += 31_000;
 };
@@ -56,7 +57,7 @@ limits:
   rateBurst: 1000
 `,
   );
-  ca = await startTestServer(config, { clock });
+  ca = await startTestServer(config, { cacheClock });
 });
 
 afterAll(async () => {

@@ -7,6 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { systemClock } from "../../lib/clock.js";
 import { KubernetesApiDouble, unsecuredToken } from "../fixtures/kubernetes-api.js";
 import { configFor, expectIssued, expectRefusal, initCaDir, makeCsr, metricValue, requestSvid, startTestServer, tempDir, type TestCaServer } from "./support.js";
 
@@ -44,7 +45,7 @@ limits:
   rateBurst: 1000
 `,
   );
-  ca = await startTestServer(config, { clock: () => Date.now() + cacheOffsetMs });
+  ca = await startTestServer(config, { cacheClock: { ...systemClock, now: () => Date.now() + cacheOffsetMs } });
 });
 
 afterAll(async () => {

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { createLocalJWKSet, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KubernetesAttestor } from "../../ca/attest/kubernetes.js";
+import { KubernetesAttestor } from "../../ca/attest/kubernetes-attestor.js";
 import { JwsError, TOKEN_ALGORITHMS, verifyJwsSignature } from "../../ca/attest/jws.js";
 import { loadCaConfig } from "../../ca/config.js";
 import { ApiError } from "../../ca/errors.js";

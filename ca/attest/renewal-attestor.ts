@@ -11,11 +11,24 @@ import { SvidError } from "../../lib/spiffe/errors.js";
 import type { TrustDomain } from "../../lib/spiffe/id.js";
 import { checkLeafSvid } from "../../lib/spiffe/svid.js";
 import { ApiError, ApiErrorCode } from "../errors.js";
-import type { Attestation } from "./attestation.js";
+import type { AcceptedCredential, Attestation, Attestor, PresentedCredential } from "./attestor.js";
 
-/** True when the TLS peer sent a certificate. */
-export function hasClientCertificate(socket: TLSSocket): boolean {
-  return socket.getPeerX509Certificate() !== undefined;
+/** Renewal takes every request that presents a client certificate and no bearer token. */
+export class RenewalAttestor implements Attestor {
+  readonly method = "renewal";
+  readonly summary = {};
+
+  constructor(private readonly trustDomain: TrustDomain) {}
+
+  accept(credential: PresentedCredential): AcceptedCredential | undefined {
+    if (credential.kind !== "client_certificate") return undefined;
+    const { socket } = credential;
+    const serial = socket.getPeerX509Certificate()?.serialNumber;
+    return {
+      fingerprint: serial ? { presentedSerial: serial.toLowerCase() } : {},
+      attest: async (now) => attestRenewal(socket, this.trustDomain, now),
+    };
+  }
 }
 
 /** Authenticates the caller by its client certificate; throws ApiError 401. */

@@ -1,15 +1,17 @@
 /**
- * Kubernetes service-account token attestation, in the mode the config
- * chooses: offline against the cluster's JWKS (signature layer jws.ts, key
+ * Kubernetes service-account token attestation: every bearer token that is
+ * not a join token, in the mode the config chooses: offline against the cluster's JWKS (signature layer jws.ts, key
  * source jwks.ts) or by asking the API server (token-review.ts). The claims
  * layer (kubernetes-claims.ts) is the same in both, so a token is refused
  * for the same reasons, with the same messages, whichever mode runs.
  */
+import type { Clock } from "../../lib/clock.js";
 import { secretHash, type Logger } from "../../lib/log.js";
 import type { TrustDomain } from "../../lib/spiffe/id.js";
 import type { KubernetesAttestationConfig } from "../config.js";
-import { ApiError, ApiErrorCode } from "../errors.js";
-import type { Attestation } from "./attestation.js";
+import { ApiError, ApiErrorCode, CaError, CaErrorCode } from "../errors.js";
+import { acceptBearer, DisabledBearerAttestor, type AcceptedCredential, type Attestation, type Attestor, type BearerTokenKind, type PresentedCredential } from "./attestor.js";
+import { JOIN_TOKEN_KIND } from "./join-token-attestor.js";
 import { JwksKeySource, JwksUnavailableError } from "./jwks.js";
 import { JwsError, TOKEN_ALGORITHMS, verifyJwsSignature } from "./jws.js";
 import {
@@ -26,16 +28,29 @@ import { TokenReviewClient } from "./token-review.js";
 export interface KubernetesAttestorDeps {
   trustDomain: TrustDomain;
   logger: Logger;
-  /** Milliseconds clock for caches and cooldowns; default Date.now. */
-  clock?: () => number;
+  /** Clock of the JWKS refetch cooldown and the TokenReview cache; default systemClock. */
+  clock?: Clock;
 }
 
+/** Kubernetes tokens are the bearer tokens that are not join tokens; the log names one by a short hash. */
+export const KUBERNETES_TOKEN_KIND: BearerTokenKind = {
+  method: "kubernetes",
+  matches: (token) => !JOIN_TOKEN_KIND.matches(token),
+  fingerprint: (token) => ({ tokenHash: secretHash(token) }),
+};
+
 /** Verifies Kubernetes projected service-account tokens. */
-export class KubernetesAttestor {
+export class KubernetesAttestor implements Attestor {
+  readonly method = KUBERNETES_TOKEN_KIND.method;
+  readonly summary: Readonly<Record<string, string>>;
+
   private constructor(
+    mode: KubernetesAttestationConfig["mode"],
     private readonly policy: KubernetesTokenPolicy,
     private readonly verify: (token: string, now: Date) => Promise<ServiceAccountIdentity>,
-  ) {}
+  ) {
+    this.summary = { kubernetes: mode };
+  }
 
   /** Builds the attestor for the configured mode (loads a JWKS file or fetches the URL once). */
   static async create(config: KubernetesAttestationConfig, deps: KubernetesAttestorDeps): Promise<KubernetesAttestor> {
@@ -57,14 +72,18 @@ export class KubernetesAttestor {
         ...(jwks.caFile === undefined ? {} : { caFile: jwks.caFile }),
         refetchCooldownMs: jwks.refetchCooldownMs,
         logger: deps.logger,
-        ...(deps.clock ? { now: deps.clock } : {}),
+        ...(deps.clock ? { clock: deps.clock } : {}),
       });
-      return new KubernetesAttestor(policy, (token, now) => verifyWithJwks(token, now, source, policy));
+      return new KubernetesAttestor(config.mode, policy, (token, now) => verifyWithJwks(token, now, source, policy));
     }
     const review = config.tokenReview;
     if (!review) throw new Error("tokenReview mode without a tokenReview block");
-    const client = new TokenReviewClient({ ...review, audience: config.audience, ...(deps.clock ? { now: deps.clock } : {}) });
-    return new KubernetesAttestor(policy, (token, now) => verifyWithTokenReview(token, now, client, policy));
+    const client = new TokenReviewClient({ ...review, audience: config.audience, ...(deps.clock ? { clock: deps.clock } : {}) });
+    return new KubernetesAttestor(config.mode, policy, (token, now) => verifyWithTokenReview(token, now, client, policy));
+  }
+
+  accept(credential: PresentedCredential): AcceptedCredential | undefined {
+    return acceptBearer(KUBERNETES_TOKEN_KIND, credential, (token, now) => this.attest(token, now));
   }
 
   /** Authenticates a token and authorizes its namespace; throws ApiError (401, 403, 503). */
@@ -121,4 +140,23 @@ async function verifyWithTokenReview(
     });
   }
   return identity;
+}
+
+/**
+ * The Kubernetes method as the config sets it: the attestor for its mode, or
+ * refusals when `attestation.kubernetes` is left out. Throws CaError
+ * CA_STARTUP_FAILED when a JWKS file cannot be loaded.
+ */
+export async function createKubernetesAttestor(config: KubernetesAttestationConfig | undefined, deps: KubernetesAttestorDeps): Promise<Attestor> {
+  if (!config) {
+    return new DisabledBearerAttestor(
+      KUBERNETES_TOKEN_KIND,
+      { kubernetes: "off" },
+      () => new ApiError(ApiErrorCode.UNAUTHENTICATED, "Kubernetes service-account tokens are not accepted by this CA", { reason: "kubernetes_disabled" }),
+    );
+  }
+  return KubernetesAttestor.create(config, deps).catch((err: unknown) => {
+    if (err instanceof JwksUnavailableError) throw new CaError(CaErrorCode.STARTUP_FAILED, err.message, { cause: err });
+    throw err;
+  });
 }

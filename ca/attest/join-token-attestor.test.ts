@@ -8,7 +8,7 @@ import { tempDir } from "../../test/ca/support.js";
 import { ApiError } from "../errors.js";
 import { generateJoinToken } from "../tokens/join-token.js";
 import { createEmptyTokenStore, updateTokenStore } from "../tokens/store.js";
-import { JoinTokenAttestor } from "./join-token.js";
+import { JoinTokenAttestor } from "./join-token-attestor.js";
 
 const td = TrustDomain.parse("example.org");
 const logLines: string[] = [];

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { DerCursor, DerTag, readBitString, readBoolean, readIa5, readOid, readSmallInteger, readTime, soleElement } from "./der.js";
-import { SvidError, SvidErrorCode } from "./errors.js";
+import { DerError } from "./errors.js";
+import { oidContent, oidReader, readOid } from "./oid.js";
+import { children, DerCursor, readElement, soleElement } from "./reader.js";
+import { DerTag } from "./tags.js";
+import { readBitString, readBitStringOctets, readBoolean, readIa5, readSmallInteger, readTime } from "./values.js";
 import { thrownCode } from "../../test/helpers/error-code.js";
 
 const bytes = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex.replace(/\s+/g, ""), "hex"));
@@ -9,7 +12,8 @@ const first = (hex: string): { der: Uint8Array; el: ReturnType<DerCursor["next"]
   return { der, el: new DerCursor(der).next() };
 };
 
-const outcome = (fn: () => unknown): string => thrownCode(SvidError, fn);
+const MALFORMED = "DER_MALFORMED";
+const outcome = (fn: () => unknown): string => thrownCode(DerError, fn);
 
 describe("DerCursor", () => {
   it("reads short and long lengths and walks siblings in order", () => {
@@ -35,15 +39,15 @@ describe("DerCursor", () => {
     ["a truncated length field", "04 82 01"],
     ["a lone tag byte", "30"],
     ["nothing at all", ""],
-  ])("refuses %s as SVID_MALFORMED", (_name, hex) => {
-    expect(outcome(() => new DerCursor(bytes(hex)).next())).toBe(SvidErrorCode.MALFORMED);
+  ])("refuses %s as DER_MALFORMED", (_name, hex) => {
+    expect(outcome(() => new DerCursor(bytes(hex)).next())).toBe(MALFORMED);
   });
 
   it("keeps a child inside its parent", () => {
     const der = bytes("30 03 04 05 00 00 00 00 00");
     const parent = new DerCursor(der).next();
     expect(parent.end).toBe(5);
-    expect(outcome(() => DerCursor.inside(der, parent).next())).toBe(SvidErrorCode.MALFORMED);
+    expect(outcome(() => DerCursor.inside(der, parent).next())).toBe(MALFORMED);
   });
 
   it("refuses an unexpected tag and trailing bytes, naming the field", () => {
@@ -58,7 +62,7 @@ describe("DerCursor", () => {
     const octets = new DerCursor(der).next();
     expect(soleElement(der, octets, DerTag.SEQUENCE, "bc").start).toBe(4);
     const two = bytes("04 04 30 00 30 00");
-    expect(outcome(() => soleElement(two, new DerCursor(two).next(), DerTag.SEQUENCE, "bc"))).toBe(SvidErrorCode.MALFORMED);
+    expect(outcome(() => soleElement(two, new DerCursor(two).next(), DerTag.SEQUENCE, "bc"))).toBe(MALFORMED);
   });
 });
 
@@ -68,7 +72,7 @@ describe("DER primitives", () => {
     expect(readBoolean(first("01 01 00").der, first("01 01 00").el, "b")).toBe(false);
     for (const hex of ["01 01 01", "01 02 00 00", "01 00", "02 01 ff"]) {
       const { der, el } = first(hex);
-      expect(outcome(() => readBoolean(der, el, "b"))).toBe(SvidErrorCode.MALFORMED);
+      expect(outcome(() => readBoolean(der, el, "b"))).toBe(MALFORMED);
     }
   });
 
@@ -77,7 +81,7 @@ describe("DER primitives", () => {
     expect(readSmallInteger(der, el, "version")).toBe(2);
     for (const hex of ["02 01 80", "02 02 00 02", "02 00"]) {
       const bad = first(hex);
-      expect(outcome(() => readSmallInteger(bad.der, bad.el, "version"))).toBe(SvidErrorCode.MALFORMED);
+      expect(outcome(() => readSmallInteger(bad.der, bad.el, "version"))).toBe(MALFORMED);
     }
   });
 
@@ -100,7 +104,7 @@ describe("DER primitives", () => {
     ["another tag", "04 01 2a"],
   ])("refuses %s", (_name, hex) => {
     const { der, el } = first(hex);
-    expect(outcome(() => readOid(der, el, "oid"))).toBe(SvidErrorCode.MALFORMED);
+    expect(outcome(() => readOid(der, el, "oid"))).toBe(MALFORMED);
   });
 
   it("reads BIT STRINGs and requires their unused bits to be zero", () => {
@@ -110,7 +114,7 @@ describe("DER primitives", () => {
     expect(readBitString(empty.der, empty.el, "x").bytes.length).toBe(0);
     for (const hex of ["03 02 07 81", "03 02 08 00", "03 01 01", "03 00"]) {
       const bad = first(hex);
-      expect(outcome(() => readBitString(bad.der, bad.el, "ku"))).toBe(SvidErrorCode.MALFORMED);
+      expect(outcome(() => readBitString(bad.der, bad.el, "ku"))).toBe(MALFORMED);
     }
   });
 
@@ -119,7 +123,7 @@ describe("DER primitives", () => {
     const { der, el } = first(`86 ${uri.length.toString(16)} ${uri.toString("hex")}`);
     expect(readIa5(der, el, "uri")).toBe("spiffe://example.org/a");
     const bad = first("86 02 61 e9");
-    expect(outcome(() => readIa5(bad.der, bad.el, "uri"))).toBe(SvidErrorCode.MALFORMED);
+    expect(outcome(() => readIa5(bad.der, bad.el, "uri"))).toBe(MALFORMED);
   });
 });
 
@@ -154,6 +158,66 @@ describe("readTime", () => {
     ["a UTCTime-shaped GeneralizedTime", DerTag.GENERALIZED_TIME, "300101000000Z"],
     ["another tag", DerTag.IA5_STRING, "300101000000Z"],
   ])("refuses %s", (_name, tag, text) => {
-    expect(outcome(() => time(tag, text))).toBe(SvidErrorCode.MALFORMED);
+    expect(outcome(() => time(tag, text))).toBe(MALFORMED);
+  });
+});
+
+describe("readElement and children (reading by position, as the CA reads CSRs)", () => {
+  it("reads short and long lengths", () => {
+    expect(readElement(Buffer.from("0403616263", "hex"), 0)).toEqual({ tag: 0x04, offset: 0, start: 2, end: 5 });
+    const long = Buffer.concat([Buffer.from("048181", "hex"), Buffer.alloc(0x81)]);
+    expect(readElement(long, 0)).toEqual({ tag: 0x04, offset: 0, start: 3, end: 3 + 0x81 });
+  });
+
+  it("refuses BER: indefinite and non-minimal lengths", () => {
+    expect(() => readElement(Buffer.from("3080000000", "hex"), 0)).toThrow(/indefinite length/);
+    expect(() => readElement(Buffer.from("04810161", "hex"), 0)).toThrow(/non-minimal length/);
+    expect(() => readElement(Buffer.from("0482000161", "hex"), 0)).toThrow(/non-minimal length/);
+  });
+
+  it("refuses elements that run past their container", () => {
+    expect(() => readElement(Buffer.from("0405616263", "hex"), 0)).toThrow(DerError);
+    expect(() => readElement(Buffer.from("04", "hex"), 0)).toThrow(/truncated/);
+    expect(() => readElement(Buffer.from("0403616263", "hex"), 0, 4)).toThrow(/runs past/);
+  });
+
+  it("lists the children of a constructed element and keeps them inside it", () => {
+    const der = bytes("30 06 02 01 05 04 01 61");
+    expect(children(der, readElement(der, 0)).map((c) => c.tag)).toEqual([0x02, 0x04]);
+    const overflowing = bytes("30 03 04 05 00 00 00 00 00");
+    expect(outcome(() => children(overflowing, readElement(overflowing, 0)))).toBe(MALFORMED);
+  });
+
+  it("requires no unused bits where a BIT STRING carries octets (keys, signatures)", () => {
+    const ok = first("03 03 00 ab cd");
+    expect(Buffer.from(readBitStringOctets(ok.der, ok.el, "key")).toString("hex")).toBe("abcd");
+    const bad = first("03 02 07 80");
+    expect(outcome(() => readBitStringOctets(bad.der, bad.el, "key"))).toBe(MALFORMED);
+  });
+});
+
+describe("OBJECT IDENTIFIER content and the fast-path reader", () => {
+  const oidElement = (oid: string): { der: Uint8Array; el: ReturnType<DerCursor["next"]> } => {
+    const content = oidContent(oid);
+    const der = Uint8Array.of(DerTag.OID, content.length, ...content);
+    return { der, el: readElement(der, 0) };
+  };
+
+  it("round-trips OIDs with multi-byte arcs", () => {
+    for (const oid of ["1.2.840.10045.4.3.2", "2.5.29.17", "1.3.6.1.5.5.7.3.2", "2.999.1"]) {
+      const { der, el } = oidElement(oid);
+      expect(readOid(der, el, "oid")).toBe(oid);
+    }
+    expect(Buffer.from(oidContent("1.2.840.10045.2.1")).toString("hex")).toBe("2a8648ce3d0201");
+  });
+
+  it("reads expected OIDs by comparing bytes and decodes any other", () => {
+    const read = oidReader(["1.2.840.10045.4.3.2", "2.5.29.17"]);
+    for (const oid of ["1.2.840.10045.4.3.2", "2.5.29.17", "1.2.840.10045.4.3.3", "2.5.29.1"]) {
+      const { der, el } = oidElement(oid);
+      expect(read(der, el, "oid")).toBe(oid);
+    }
+    const notOid = Uint8Array.of(0x04, 0x03, 0x55, 0x1d, 0x11);
+    expect(() => read(notOid, readElement(notOid, 0), "oid")).toThrow(DerError);
   });
 });

@@ -1,5 +1,6 @@
 /**
- * Join-token attestation. The store file is checked for changes (mtime,
+ * Join-token attestation: bearer tokens with the join-token prefix
+ * (ca/tokens/join-token.ts), judged against the store. The store file is checked for changes (mtime,
  * size, inode) on every request and re-read when it changed, so `token
  * create` and `token revoke` take effect on the next request; a file that
  * fails to parse is logged and the previous state kept.
@@ -17,9 +18,16 @@ import { dirname } from "node:path";
 import type { Logger } from "../../lib/log.js";
 import type { TrustDomain } from "../../lib/spiffe/id.js";
 import { ApiError, ApiErrorCode, CaError } from "../errors.js";
-import { isJoinTokenFormat, joinTokenHash, joinTokenId } from "../tokens/join-token.js";
+import { isJoinTokenFormat, JOIN_TOKEN_PREFIX, joinTokenHash, joinTokenId } from "../tokens/join-token.js";
 import { parseTokenStore, readTokenStore, tokenState, updateTokenStore, type JoinTokenRecord } from "../tokens/store.js";
-import type { Attestation } from "./attestation.js";
+import { acceptBearer, DisabledBearerAttestor, type AcceptedCredential, type Attestation, type Attestor, type BearerTokenKind, type PresentedCredential } from "./attestor.js";
+
+/** Join tokens are the bearer tokens with the join-token prefix; the log names them by their public id. */
+export const JOIN_TOKEN_KIND: BearerTokenKind = {
+  method: "join_token",
+  matches: (token) => token.startsWith(JOIN_TOKEN_PREFIX),
+  fingerprint: (token) => ({ joinTokenId: joinTokenId(token) }),
+};
 
 /** Where use counts are kept; see the module comment. */
 export type UseCounting = "file" | "memory";
@@ -38,7 +46,8 @@ function refused(message: string, reason: string, tokenId: string): ApiError {
 }
 
 /** Authenticates `Authorization: Bearer meshjt_...` against the store. */
-export class JoinTokenAttestor {
+export class JoinTokenAttestor implements Attestor {
+  readonly method = JOIN_TOKEN_KIND.method;
   private byHash = new Map<string, JoinTokenRecord>();
   private stamp = "";
   /** Uses taken in this process, by hash (memory counting only). */
@@ -66,6 +75,14 @@ export class JoinTokenAttestor {
       );
     }
     return attestor;
+  }
+
+  get summary(): Readonly<Record<string, string>> {
+    return { joinTokens: this.useCounting };
+  }
+
+  accept(credential: PresentedCredential): AcceptedCredential | undefined {
+    return acceptBearer(JOIN_TOKEN_KIND, credential, (token, now) => this.attest(token, now));
   }
 
   /** Authenticates a join token; the use is taken by the returned attestation's commit. Throws ApiError. */
@@ -141,4 +158,19 @@ export class JoinTokenAttestor {
       else this.opts.logger.error({ problem: err.message }, "the changed join-token store is invalid; keeping the previous tokens");
     }
   }
+}
+
+/** The join-token method as the config sets it: the store's attestor, or refusals when `attestation.joinTokens` is left out. */
+export async function createJoinTokenAttestor(
+  config: { storeFile: string } | undefined,
+  deps: { trustDomain: TrustDomain; logger: Logger },
+): Promise<Attestor> {
+  if (!config) {
+    return new DisabledBearerAttestor(
+      JOIN_TOKEN_KIND,
+      { joinTokens: "off" },
+      () => new ApiError(ApiErrorCode.UNAUTHENTICATED, "join tokens are not enabled on this CA", { reason: "join_tokens_disabled" }),
+    );
+  }
+  return JoinTokenAttestor.create({ storeFile: config.storeFile, ...deps });
 }
