@@ -78,7 +78,14 @@ export class ApiError extends CodedError<ApiErrorCode> {
  * `token revoke` named an unknown id; a server could not start. The table in
  * docs/errors.md says more about each.
  */
-export const CaErrorCode = { WOULD_OVERWRITE: "CA_WOULD_OVERWRITE", DIR_NOT_EMPTY: "CA_DIR_NOT_EMPTY", SIGNING_MATERIAL_INVALID: "CA_SIGNING_MATERIAL_INVALID", TOKEN_STORE_INVALID: "CA_TOKEN_STORE_INVALID", TOKEN_NOT_FOUND: "CA_TOKEN_NOT_FOUND", STARTUP_FAILED: "CA_STARTUP_FAILED" } as const;
+export const CaErrorCode = {
+  WOULD_OVERWRITE: "CA_WOULD_OVERWRITE",
+  DIR_NOT_EMPTY: "CA_DIR_NOT_EMPTY",
+  SIGNING_MATERIAL_INVALID: "CA_SIGNING_MATERIAL_INVALID",
+  TOKEN_STORE_INVALID: "CA_TOKEN_STORE_INVALID",
+  TOKEN_NOT_FOUND: "CA_TOKEN_NOT_FOUND",
+  STARTUP_FAILED: "CA_STARTUP_FAILED",
+} as const;
 export type CaErrorCode = CodeOf<typeof CaErrorCode>;
 
 /** A mesh-ca command failed at run time (exit code 1); the message says what to do. */

@@ -11,7 +11,12 @@ import { CodedError, type CodeOf } from "../../lib/errors.js";
 export const TOKEN_ALGORITHMS: readonly string[] = Object.freeze(["RS256", "ES256"]);
 
 /** Why a JWS was refused (the API answers each as UNAUTHENTICATED). */
-export const JwsErrorCode = { MALFORMED: "JWS_MALFORMED", ALGORITHM_NOT_ALLOWED: "JWS_ALGORITHM_NOT_ALLOWED", UNKNOWN_KEY: "JWS_UNKNOWN_KEY", BAD_SIGNATURE: "JWS_BAD_SIGNATURE" } as const;
+export const JwsErrorCode = {
+  MALFORMED: "JWS_MALFORMED",
+  ALGORITHM_NOT_ALLOWED: "JWS_ALGORITHM_NOT_ALLOWED",
+  UNKNOWN_KEY: "JWS_UNKNOWN_KEY",
+  BAD_SIGNATURE: "JWS_BAD_SIGNATURE",
+} as const;
 export type JwsErrorCode = CodeOf<typeof JwsErrorCode>;
 
 /** The `reason` the CA's log line gives for each code. */

@@ -5,7 +5,14 @@
 import { CodedError, type CodeOf } from "../errors.js";
 
 /** Codes for SPIFFE ID and trust domain parsing. */
-export const SpiffeIdErrorCode = { EMPTY: "SPIFFE_ID_EMPTY", SCHEME: "SPIFFE_ID_SCHEME", TRUST_DOMAIN: "SPIFFE_ID_TRUST_DOMAIN", PATH: "SPIFFE_ID_PATH", TOO_LONG: "SPIFFE_ID_TOO_LONG", PATTERN: "SPIFFE_ID_PATTERN" } as const;
+export const SpiffeIdErrorCode = {
+  EMPTY: "SPIFFE_ID_EMPTY",
+  SCHEME: "SPIFFE_ID_SCHEME",
+  TRUST_DOMAIN: "SPIFFE_ID_TRUST_DOMAIN",
+  PATH: "SPIFFE_ID_PATH",
+  TOO_LONG: "SPIFFE_ID_TOO_LONG",
+  PATTERN: "SPIFFE_ID_PATTERN",
+} as const;
 export type SpiffeIdErrorCode = CodeOf<typeof SpiffeIdErrorCode>;
 
 /** A string is not a valid SPIFFE ID, trust domain or ID pattern. */
@@ -48,7 +55,13 @@ export type SvidErrorCode = CodeOf<typeof SvidErrorCode>;
 export class SvidError extends CodedError<SvidErrorCode> {}
 
 /** Codes for trust bundle parsing (PEM and SPIFFE bundle JSON). */
-export const BundleErrorCode = { EMPTY: "BUNDLE_EMPTY", MALFORMED: "BUNDLE_MALFORMED", NOT_CA: "BUNDLE_NOT_CA", INVALID_JWK: "BUNDLE_INVALID_JWK", KEY_MISMATCH: "BUNDLE_KEY_MISMATCH" } as const;
+export const BundleErrorCode = {
+  EMPTY: "BUNDLE_EMPTY",
+  MALFORMED: "BUNDLE_MALFORMED",
+  NOT_CA: "BUNDLE_NOT_CA",
+  INVALID_JWK: "BUNDLE_INVALID_JWK",
+  KEY_MISMATCH: "BUNDLE_KEY_MISMATCH",
+} as const;
 export type BundleErrorCode = CodeOf<typeof BundleErrorCode>;
 
 /** A trust bundle cannot be used: nothing in it, not parseable, or not CA roots. */
