@@ -29,6 +29,7 @@ import { describePolicyFit } from "./policy/policy-fit.js";
 import { PolicyStore } from "./policy/policy-store.js";
 import { PolicyWatcher } from "./policy/policy-watcher.js";
 import { ReadinessCheck } from "./readiness.js";
+import { sidecarStatus, type SidecarStatus } from "./status.js";
 
 /** Optional collaborators; everything has a production default. */
 export interface SidecarOptions {
@@ -49,6 +50,8 @@ export interface Sidecar {
   /** Bound address of a listener by name (useful with port 0). */
   address(listener: string): HostPort;
   readiness(): Readiness;
+  /** What GET /status on the admin port answers, now. */
+  status(): SidecarStatus;
   /** Checks the policy file now instead of waiting for the watch or the poll. */
   reloadPolicy(): Promise<void>;
   /** SIGTERM behaviour: not ready at once, stop accepting, wait up to `graceMs` for open connections, close the rest. */
@@ -75,6 +78,7 @@ interface PolicyInForce {
 
 /** Starts a sidecar from a validated config; resolves once every listener and the admin server listen. */
 export async function startSidecar(config: SidecarConfig, options: SidecarOptions = {}): Promise<Sidecar> {
+  const startedAt = new Date();
   const log = options.log ?? createLogger({ name: "mesh-sidecar", level: config.log.level });
   const registry = options.registry ?? new Registry();
   const assembly: Assembly = { config, metrics: new SidecarMetrics(registry), log, clock: options.clock ?? systemClock };
@@ -90,12 +94,13 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   const renewer = createRenewer(assembly, store, key, options.random);
   const readiness = new ReadinessCheck(store, assembly.clock);
   const listeners: ListenerBase[] = [...inbound, ...outbound];
-  const admin = await bindAll(assembly, listeners, registry, readiness);
+  const status = (): SidecarStatus => sidecarStatus({ config, store, bootstrap, renewer, readiness, watcher, listeners, startedAt });
+  const admin = await bindAll(assembly, listeners, registry, readiness, status);
 
   renewer.start();
   watcher?.start();
   logStarted(assembly, admin, inbound, outbound);
-  return new RunningSidecar(config, registry, { listeners, admin, readiness, watcher, renewer, log });
+  return new RunningSidecar(config, registry, { listeners, admin, readiness, watcher, renewer, log, status });
 }
 
 /** With a policyFile: loads it (a bad file stops the start) and sets up its reload; without, the empty policy. */
@@ -159,10 +164,16 @@ function closeConnectionsNowDenied(inbound: readonly InboundListener[], policy: 
 }
 
 /** Binds every listener, then the admin server; if one cannot bind, the others stop accepting before the error goes on. */
-async function bindAll({ config }: Assembly, listeners: readonly ListenerBase[], registry: Registry, readiness: ReadinessCheck): Promise<AdminServer> {
+async function bindAll(
+  { config }: Assembly,
+  listeners: readonly ListenerBase[],
+  registry: Registry,
+  readiness: ReadinessCheck,
+  status: () => SidecarStatus,
+): Promise<AdminServer> {
   try {
     for (const l of listeners) await l.listen();
-    return await startAdminServer({ listen: config.admin, registry, readiness: () => readiness.check() }).catch((err: Error) => {
+    return await startAdminServer({ listen: config.admin, registry, readiness: () => readiness.check(), status }).catch((err: Error) => {
       throw new SidecarError(SidecarErrorCode.LISTEN_FAILED, `admin server cannot listen on ${formatHostPort(config.admin)}: ${err.message}`);
     });
   } catch (err) {
@@ -192,6 +203,7 @@ interface RunningParts {
   readonly watcher: PolicyWatcher | undefined;
   readonly renewer: Renewer;
   readonly log: Logger;
+  readonly status: () => SidecarStatus;
 }
 
 /** A started sidecar: its addresses, its readiness, and the two ways it stops. */
@@ -215,6 +227,10 @@ class RunningSidecar implements Sidecar {
 
   readiness(): Readiness {
     return this.parts.readiness.check();
+  }
+
+  status(): SidecarStatus {
+    return this.parts.status();
   }
 
   reloadPolicy(): Promise<void> {

@@ -42,4 +42,20 @@ describe("parseFlags", () => {
     expect(help).toContain("(required)");
     expect(help).toContain("--force");
   });
+
+  const withVersion = {
+    config: { type: "string", description: "config file", required: true },
+    version: { type: "boolean", description: "print the version", short: "V", answersAlone: true },
+  } as const;
+
+  it("takes a short alias, and a flag that answers alone does not demand the required ones", () => {
+    expect(parseFlags("mesh-sidecar", ["-V"], withVersion)).toEqual({ help: false, config: undefined, version: true });
+    expect(parseFlags("mesh-sidecar", ["--version"], withVersion).version).toBe(true);
+    expect(() => parseFlags("mesh-sidecar", [], withVersion)).toThrow("flag --config is required");
+    expect(() => parseFlags("mesh-sidecar", ["-X"], withVersion)).toThrow("unknown flag -X");
+  });
+
+  it("shows the short alias in help", () => {
+    expect(formatHelp("mesh-sidecar", "Runs.", withVersion)).toMatch(/^ {2}--version, -V +print the version$/m);
+  });
 });

@@ -11,6 +11,10 @@ export interface FlagSpec {
   /** Shown in help; the default itself is applied by the command. */
   readonly placeholder?: string;
   readonly required?: boolean;
+  /** A one-letter alias, e.g. "V" for `-V`. */
+  readonly short?: string;
+  /** Like --help, it answers by itself (e.g. --version): when given, required flags are not demanded. */
+  readonly answersAlone?: boolean;
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -29,9 +33,9 @@ export class UsageError extends CodedError<"USAGE"> {
 /** Parses argv against specs; throws UsageError listing every problem. */
 export function parseFlags<S extends FlagSpecs>(command: string, argv: string[], specs: S): ParsedFlags<S> {
   const options = Object.fromEntries([
-    ...Object.entries(specs).map(([name, spec]) => [name, { type: spec.type }]),
+    ...Object.entries(specs).map(([name, spec]) => [name, spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short }]),
     ["help", { type: "boolean", short: "h" }],
-  ]) as Record<string, { type: "string" | "boolean" }>;
+  ]) as Record<string, { type: "string" | "boolean"; short?: string }>;
   const { values, positionals, tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
   const problems: string[] = [];
   for (const token of tokens) {
@@ -47,7 +51,8 @@ export function parseFlags<S extends FlagSpecs>(command: string, argv: string[],
   }
   for (const p of positionals) problems.push(`unexpected argument "${p}"`);
   const help = values.help === true;
-  if (!help) {
+  const answered = help || Object.entries(specs).some(([name, spec]) => spec.answersAlone === true && values[name] === true);
+  if (!answered) {
     for (const [name, spec] of Object.entries(specs)) {
       if (spec.required && values[name] === undefined) problems.push(`flag --${name} is required`);
     }
@@ -65,7 +70,8 @@ export function parseFlags<S extends FlagSpecs>(command: string, argv: string[],
 /** Renders help text for a command from its flag specs. */
 export function formatHelp(command: string, summary: string, specs: FlagSpecs): string {
   const rows = Object.entries(specs).map(([name, spec]) => {
-    const left = spec.type === "string" ? `--${name} ${spec.placeholder ?? "VALUE"}` : `--${name}`;
+    const long = spec.type === "string" ? `--${name} ${spec.placeholder ?? "VALUE"}` : `--${name}`;
+    const left = spec.short === undefined ? long : `${long}, -${spec.short}`;
     return `  ${left.padEnd(30)} ${spec.description}${spec.required ? " (required)" : ""}`;
   });
   return `Usage: ${command} [flags]\n\n${summary}\n\nFlags:\n${rows.join("\n")}\n  ${"--help, -h".padEnd(30)} show this help\n`;

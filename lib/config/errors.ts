@@ -26,3 +26,8 @@ export function formatIssue(file: string, issue: ConfigIssue): string {
   const where = issue.line === undefined ? file : `${file}:${issue.line}:${issue.col ?? 1}`;
   return issue.path === "" ? `${where}: ${issue.message}` : `${where}: ${issue.path}: ${issue.message}`;
 }
+
+/** `file:line:col: warning: path: message`: an issue that refuses nothing, in the format of an error. */
+export function formatWarning(file: string, issue: ConfigIssue): string {
+  return formatIssue(file, { ...issue, path: "", message: `warning: ${issue.path === "" ? "" : `${issue.path}: `}${issue.message}` });
+}

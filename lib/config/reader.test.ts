@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { parseDocument } from "yaml";
 import { ConfigError } from "./errors.js";
 import { ConfigSource } from "./reader.js";
 import { asDuration, asHostPort, asIdPattern, asInteger, asString, asTrustDomain } from "./values.js";
@@ -66,6 +67,26 @@ describe("ConfigSource", () => {
   it("refuses YAML syntax errors and duplicate keys with their position", () => {
     expect(issuesOf(() => readListeners("trustDomain: a\ntrustDomain: b\n"))[0]).toMatch(/^sidecar\.yaml:2:1: YAML syntax: .*unique/);
     expect(issuesOf(() => readListeners("listeners: [\n"))[0]).toMatch(/^sidecar\.yaml:\d+:\d+: YAML syntax:/);
+  });
+
+  it("reports one syntax mistake once, though the yaml package reports it three times", () => {
+    // Line 5 is indented one space less than line 4: one mistake, which yaml reports three times on line 5.
+    const text = "trustDomain: a\nlimits:\n  handshakeTimeout:\n    - 1s\n   - 2s\n";
+    expect(parseDocument(text).errors.map((e) => e.code)).toEqual(["BLOCK_AS_IMPLICIT_KEY", "MULTILINE_IMPLICIT_KEY", "MISSING_CHAR"]);
+    expect(issuesOf(() => readListeners(text))).toEqual(["sidecar.yaml:5:1: YAML syntax: A block sequence may not be used as an implicit map key"]);
+  });
+
+  it("keeps syntax mistakes on different lines apart", () => {
+    expect(issuesOf(() => readListeners("trustDomain: a\ntrustDomain: b\nlisteners:\n\t- name: x\n"))).toEqual([
+      "sidecar.yaml:2:1: YAML syntax: Map keys must be unique",
+      "sidecar.yaml:4:1: YAML syntax: Tabs are not allowed as indentation",
+    ]);
+  });
+
+  it("refuses an alias without its anchor with the alias's position, instead of failing unexpectedly", () => {
+    expect(issuesOf(() => readListeners("trustDomain: a\nlisteners: *nowhere\n"))).toEqual([
+      expect.stringMatching(/^sidecar\.yaml:2:12: YAML: Unresolved alias .*nowhere$/),
+    ]);
   });
 
   it("refuses a value of the wrong shape where a mapping or list is expected", () => {

@@ -9,7 +9,7 @@
  * Values read from a field that had a problem are placeholders; `read` throws
  * before the caller can see them.
  */
-import { isMap, isNode, LineCounter, parseDocument, type Document } from "yaml";
+import { isMap, isNode, LineCounter, parseDocument, visit, type Document, type YAMLError } from "yaml";
 import { CodedError } from "../errors.js";
 import { ConfigError, type ConfigIssue } from "./errors.js";
 
@@ -43,17 +43,15 @@ export class ConfigSource {
   static fromYaml(text: string, file: string, { env }: { env?: NodeJS.ProcessEnv } = {}): ConfigSource {
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-    if (doc.errors.length > 0) {
-      throw new ConfigError(
-        file,
-        doc.errors.map((e) => ({
-          path: "",
-          message: `YAML syntax: ${e.message.split("\n")[0] ?? e.message}`,
-          ...lines.linePos(e.pos[0]),
-        })),
-      );
+    if (doc.errors.length > 0) throw new ConfigError(file, syntaxIssues(doc.errors, lines));
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      // An alias whose anchor is missing (or too many aliases) passes the parse and fails here.
+      throw new ConfigError(file, [{ path: "", message: `YAML: ${(err as Error).message}`, ...firstAliasPosition(doc, lines) }]);
     }
-    const source = new ConfigSource(file, doc.toJS({ maxAliasCount: 100 }) as unknown, doc, lines);
+    const source = new ConfigSource(file, value, doc, lines);
     if (env) source.expandEnv(env);
     return source;
   }
@@ -243,6 +241,41 @@ export class Field {
       return undefined as T;
     }
   }
+}
+
+/**
+ * One issue per syntax mistake. The yaml package often reports one mistake
+ * several times (a mis-indented `- item` gives "A block sequence may not be
+ * used as an implicit map key", "Implicit keys need to be on a single line"
+ * and "Implicit map keys need to be followed by map values", all on its
+ * line): only the first error of each line is kept, since the later ones
+ * follow from it and go away with it.
+ */
+function syntaxIssues(errors: readonly YAMLError[], lines: LineCounter): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seenLines = new Set<number>();
+  for (const e of errors) {
+    const pos = lines.linePos(e.pos[0]);
+    if (seenLines.has(pos.line)) continue;
+    seenLines.add(pos.line);
+    issues.push({ path: "", message: `YAML syntax: ${e.message.split("\n")[0] ?? e.message}`, ...pos });
+  }
+  return issues;
+}
+
+/** Where the first alias (`*name`) whose anchor does not resolve is, or nothing when none is found. */
+function firstAliasPosition(doc: Document, lines: LineCounter): { line?: number; col?: number } {
+  let at: { line: number; col: number } | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      if (node.range && node.resolve(doc) === undefined) {
+        at = lines.linePos(node.range[0]);
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return at ?? {};
 }
 
 /** A short description of a bad value for messages: `got "8080"`, `got a list`. */

@@ -151,6 +151,28 @@ describe("Renewer", () => {
     renewer.stop();
   });
 
+  it("tells when the next request is due and how many failed in a row", async () => {
+    const { clock, client, renewer } = await setup(60_000);
+    renewer.start();
+    expect(renewer.nextAttemptAt?.getTime()).toBe(clock.now());
+    const fail: Answer = () => Promise.reject(new SidecarError(SidecarErrorCode.CA_UNREACHABLE, "down"));
+    client.script.push(fail, fail);
+    for (const expectedFailures of [1, 2]) {
+      clock.fireNext();
+      expect(renewer.nextAttemptAt).toBeUndefined(); // in flight
+      await renewer.renewNow();
+      expect(renewer.failedAttempts).toBe(expectedFailures);
+      expect(renewer.nextAttemptAt?.getTime()).toBe(clock.now() + (clock.pending()[0] as number));
+    }
+    clock.fireNext();
+    await renewer.renewNow();
+    expect(renewer.failedAttempts).toBe(0);
+    // The renewal halfway through the 60 s lifetime is what comes next.
+    expect((renewer.nextAttemptAt?.getTime() as number) - clock.now()).toBeGreaterThan(29_000);
+    renewer.stop();
+    expect(renewer.nextAttemptAt).toBeUndefined();
+  });
+
   it("waits at least the CA's Retry-After", async () => {
     const { clock, client, renewer } = await setup();
     client.script.push(() => Promise.reject(new SidecarError(SidecarErrorCode.CA_REFUSED, "429", { status: 429, retryAfterMs: 20_000 })));

@@ -39,8 +39,19 @@ export class Renewer {
   private bundleTimer: TimerHandle | undefined;
   private stopped = false;
   private inFlight: Promise<void> | undefined;
+  private nextAt: number | undefined;
 
   constructor(private readonly deps: RenewerDeps) {}
+
+  /** When the next SVID request is due (a renewal, or a retry after a failure); undefined while one is in flight or after stop. */
+  get nextAttemptAt(): Date | undefined {
+    return this.nextAt === undefined ? undefined : new Date(this.nextAt);
+  }
+
+  /** Requests that failed in a row since the last SVID was installed (0 after a success). */
+  get failedAttempts(): number {
+    return this.attempt;
+  }
 
   /** Starts at once; never throws (failures are logged and retried). */
   start(): void {
@@ -51,6 +62,7 @@ export class Renewer {
   /** Stops all timers; an in-flight request finishes but installs nothing. */
   stop(): void {
     this.stopped = true;
+    this.nextAt = undefined;
     if (this.renewTimer) this.deps.clock.clearTimeout(this.renewTimer);
     if (this.bundleTimer) this.deps.clock.clearTimeout(this.bundleTimer);
   }
@@ -66,8 +78,10 @@ export class Renewer {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     if (this.renewTimer) this.deps.clock.clearTimeout(this.renewTimer);
+    this.nextAt = this.deps.clock.now() + delayMs;
     this.renewTimer = this.deps.clock.setTimeout(() => {
       this.renewTimer = undefined;
+      this.nextAt = undefined;
       void this.renewNow();
     }, delayMs);
   }

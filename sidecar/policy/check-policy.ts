@@ -1,14 +1,16 @@
 /**
- * `mesh-sidecar check-policy --policy FILE [--listener NAME --peer ID]`:
- * validates a policy file the way the sidecar loads it, and explains one
- * decision. Output is one line per fact so scripts can read it.
+ * `mesh-sidecar check-policy --policy FILE [--key KEY] [--trust-domain TD]
+ * [--listener NAME --peer ID [--exit-code]]`: validates a policy file (or
+ * the Kubernetes ConfigMap holding it) the way the sidecar loads it, and
+ * explains one decision. Output is one line per fact so scripts can read it.
  */
 import { readFile } from "node:fs/promises";
-import { ConfigError } from "../../lib/config/errors.js";
+import { ConfigError, formatWarning } from "../../lib/config/errors.js";
 import { UsageError } from "../../lib/cli/flags.js";
 import { SpiffeIdError } from "../../lib/spiffe/errors.js";
-import { SpiffeId } from "../../lib/spiffe/id.js";
-import { loadPolicy } from "./policy.js";
+import { SpiffeId, TrustDomain } from "../../lib/spiffe/id.js";
+import { foreignEntries } from "./foreign-entries.js";
+import { loadPolicyInput, placeIssue, policyInput, type PolicyInput } from "./policy-input.js";
 
 /** Where check-policy writes; the CLI passes process streams, tests pass buffers. */
 export interface CheckPolicyIo {
@@ -16,18 +18,43 @@ export interface CheckPolicyIo {
   err(line: string): void;
 }
 
+/** What check-policy is asked. */
+export interface CheckPolicyArgs {
+  readonly policy: string;
+  /** The ConfigMap key holding the policy; default policy.yaml, or the only key. */
+  readonly key?: string | undefined;
+  /** Warn about entries of any other trust domain. */
+  readonly trustDomain?: string | undefined;
+  readonly listener?: string | undefined;
+  readonly peer?: string | undefined;
+  /** A `deny` decision exits 1. */
+  readonly exitCode?: boolean | undefined;
+}
+
 /**
  * Runs check-policy and returns the exit code: 0 valid (and, with
- * listener/peer, the decision printed as `allow <entry>` or `deny <entry|default>`),
- * 1 invalid (every error listed as FILE:LINE:COL: path: message).
- * Throws UsageError for a bad --peer or a --listener without --peer.
+ * listener/peer, the decision printed as `allow <entry>` or `deny <entry|default>`;
+ * with exitCode a deny exits 1), 1 invalid (every error listed once as
+ * FILE:LINE:COL: path: message, positions in FILE even for a ConfigMap).
+ * Warnings (--trust-domain) go to stderr and change no exit code.
+ * Throws UsageError for a bad --peer or --trust-domain, a --listener without
+ * --peer, --exit-code without a decision, or a ConfigMap key to name.
  */
-export async function checkPolicy(
-  args: { policy: string; listener?: string | undefined; peer?: string | undefined },
-  io: CheckPolicyIo,
-): Promise<number> {
+export async function checkPolicy(args: CheckPolicyArgs, io: CheckPolicyIo): Promise<number> {
   if ((args.listener === undefined) !== (args.peer === undefined)) {
     throw new UsageError("mesh-sidecar check-policy: --listener and --peer go together\nrun \"mesh-sidecar check-policy --help\" for usage");
+  }
+  if (args.exitCode && args.peer === undefined) {
+    throw new UsageError("mesh-sidecar check-policy: --exit-code sets the exit code of a decision: give --listener and --peer with it\nrun \"mesh-sidecar check-policy --help\" for usage");
+  }
+  let trustDomain: TrustDomain | undefined;
+  if (args.trustDomain !== undefined) {
+    try {
+      trustDomain = TrustDomain.parse(args.trustDomain);
+    } catch (err) {
+      if (!(err instanceof SpiffeIdError)) throw err;
+      throw new UsageError(`mesh-sidecar check-policy: --trust-domain ${JSON.stringify(args.trustDomain)} is not a trust domain name: ${err.message}`);
+    }
   }
   let peer: SpiffeId | undefined;
   if (args.peer !== undefined) {
@@ -45,23 +72,29 @@ export async function checkPolicy(
     io.err(`${args.policy}: cannot read the policy file: ${(err as Error).message}`);
     return 1;
   }
+  let input: PolicyInput;
   let policy;
   try {
-    policy = loadPolicy(text, args.policy);
+    input = policyInput(text, args.policy, args.key);
+    policy = loadPolicyInput(input);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     for (const line of err.message.split("\n")) io.err(line);
     io.err(`${args.policy}: invalid (${err.issues.length} ${err.issues.length === 1 ? "error" : "errors"})`);
     return 1;
   }
+  if (trustDomain) {
+    for (const issue of foreignEntries(input.text, trustDomain)) io.err(formatWarning(args.policy, placeIssue(issue, input)));
+  }
   if (args.listener !== undefined && peer !== undefined) {
     const decision = policy.decide(args.listener, peer);
     io.out(`${decision.decision} ${decision.rule}`);
     if (!policy.hasListener(args.listener)) io.err(`note: listener "${args.listener}" is not in the policy, so it accepts no one`);
-    return 0;
+    return args.exitCode && decision.decision === "deny" ? 1 : 0;
   }
   const listeners = policy.listeners;
   const entries = listeners.reduce((n, l) => n + policy.rulesOf(l).allow.length + policy.rulesOf(l).deny.length, 0);
-  io.out(`${args.policy}: valid (${listeners.length} ${listeners.length === 1 ? "listener" : "listeners"}, ${entries} ${entries === 1 ? "entry" : "entries"})`);
+  const origin = input.configMap ? ` (${input.configMap.name === undefined ? "ConfigMap" : `ConfigMap ${input.configMap.name}`}, key ${input.configMap.key})` : "";
+  io.out(`${args.policy}${origin}: valid (${listeners.length} ${listeners.length === 1 ? "listener" : "listeners"}, ${entries} ${entries === 1 ? "entry" : "entries"})`);
   return 0;
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtemp, rm, unlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -109,5 +110,37 @@ describe("PolicyWatcher", () => {
     await writeFile(file, allowing(B));
     await watcher.check();
     expect(reloaded).toHaveLength(1);
+  });
+
+  it("logs a refused file's one YAML mistake once: in errors, not again in the message", async () => {
+    await watcher.loadInitial();
+    // One mis-indented item; the yaml package reports it three times.
+    await writeFile(file, `version: 1\nlisteners:\n  http:\n    allow:\n    - ${A}\n   - ${B}\n`);
+    await watcher.check();
+    const line = logs.find((l) => l.level === 50);
+    expect(line?.errors).toEqual([expect.stringMatching(/policy\.yaml:6:1: YAML syntax: A block sequence may not be used as an implicit map key$/)]);
+    expect(line?.msg).toBe("policy file policy.yaml refused (1 error, see errors); the previous policy stays in force");
+    expect(JSON.stringify(line).split("block sequence").length - 1).toBe(1);
+  });
+
+  it("knows the hash and load time of the content in force, and the refused content after it", async () => {
+    const sha = (text: string): string => createHash("sha256").update(text).digest("hex");
+    expect(watcher.inForce).toBeUndefined();
+    const beforeLoad = Date.now();
+    await watcher.loadInitial();
+    expect(watcher.inForce?.sha256).toBe(sha(allowing(A)));
+    expect(watcher.inForce?.loadedAt.getTime()).toBeGreaterThanOrEqual(beforeLoad);
+    expect(watcher.lastRefusal).toBeUndefined();
+
+    const bad = "version: 1\nlisteners:\n  http:\n    allow: [not-an-id]\n";
+    await writeFile(file, bad);
+    await watcher.check();
+    expect(watcher.inForce?.sha256).toBe(sha(allowing(A)));
+    expect(watcher.lastRefusal).toEqual({ sha256: sha(bad), refusedAt: expect.any(Date), errors: [expect.stringMatching(/policy\.yaml:4:13: /)] });
+
+    await writeFile(file, allowing(B));
+    await watcher.check();
+    expect(watcher.inForce?.sha256).toBe(sha(allowing(B)));
+    expect(watcher.lastRefusal).toBeUndefined();
   });
 });

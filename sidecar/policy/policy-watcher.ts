@@ -33,6 +33,22 @@ export interface PolicyWatcherOptions {
   readonly watchDirectory?: boolean;
 }
 
+/** Which file content is in force, and since when: what /status shows. */
+export interface PolicyFileState {
+  /** SHA-256 of the file's bytes, hex. */
+  readonly sha256: string;
+  /** When this content came into force (was loaded at start or reloaded). */
+  readonly loadedAt: Date;
+}
+
+/** The last content refused on reload, while it is still the latest content seen. */
+export interface PolicyRefusal {
+  readonly sha256: string;
+  readonly refusedAt: Date;
+  /** FILE:LINE:COL: path: message, one per problem. */
+  readonly errors: readonly string[];
+}
+
 const DEFAULT_POLL_MS = 5_000;
 const DEFAULT_DEBOUNCE_MS = 100;
 const DEFAULT_SETTLE_MS = 100;
@@ -46,6 +62,8 @@ export class PolicyWatcher {
   private debounce: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
   private again = false;
+  private loaded: PolicyFileState | undefined;
+  private refused: PolicyRefusal | undefined;
 
   constructor(private readonly opts: PolicyWatcherOptions) {}
 
@@ -55,7 +73,18 @@ export class PolicyWatcher {
     const policy = loadPolicy(text, this.opts.file);
     this.lastHash = hash(text);
     this.lastStat = await this.statKey();
+    this.loaded = { sha256: this.lastHash, loadedAt: new Date() };
     return policy;
+  }
+
+  /** The content in force (undefined before loadInitial succeeded). */
+  get inForce(): PolicyFileState | undefined {
+    return this.loaded;
+  }
+
+  /** The latest content, when it was refused and the previous policy stayed; cleared by the next good load. */
+  get lastRefusal(): PolicyRefusal | undefined {
+    return this.refused;
   }
 
   /** Starts watching; call after loadInitial. */
@@ -139,13 +168,15 @@ export class PolicyWatcher {
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       metrics.policyReloads.inc({ result: "error" });
-      log.error(
-        { file, errors: err.message.split("\n"), code: err.code },
-        `policy file ${basename(file)} refused; the previous policy stays in force. Fix: ${err.message.split("\n")[0] ?? ""}`,
-      );
+      this.refused = { sha256: h, refusedAt: new Date(), errors: err.message.split("\n") };
+      // Each error once: in `errors`, not again in the message.
+      const count = err.issues.length === 1 ? "1 error" : `${err.issues.length} errors`;
+      log.error({ file, errors: this.refused.errors, code: err.code }, `policy file ${basename(file)} refused (${count}, see errors); the previous policy stays in force`);
       return;
     }
     metrics.policyReloads.inc({ result: "ok" });
+    this.loaded = { sha256: h, loadedAt: new Date() };
+    this.refused = undefined;
     log.info({ file, listeners: policy.listeners }, "policy reloaded");
     this.opts.onReload(policy);
   }

@@ -112,7 +112,7 @@ describe("policy hot reload", () => {
     ].join("\n");
     await writeFile(sc.policyPath, bad);
     await waitFor("the refusal to be counted", async () => (await reloads(sc, "error")) === 1);
-    const line = logsWith(sc.logs, "refused; the previous policy stays")[0];
+    const line = logsWith(sc.logs, "the previous policy stays in force")[0];
     expect(line?.level).toBe(50);
     expect(line?.errors).toEqual([
       expect.stringMatching(/policy\.yaml:6:9: listeners\.http\.allow\[1\]: .*wildcard must be a whole segment/),
