@@ -5,6 +5,7 @@
  */
 import { UsageError } from "../../lib/cli/flags.js";
 import { ConfigError } from "../../lib/config/errors.js";
+import { versionLine } from "../../lib/version.js";
 import { runInit } from "./init.js";
 import { runIssue } from "./issue.js";
 import { runServe } from "./serve.js";
@@ -22,7 +23,8 @@ Commands:
   issue   issue an SVID offline with the CA's key
   token   create, list and revoke join tokens
 
-Run "mesh-ca <command> --help" for the flags of a command.
+Run "mesh-ca <command> --help" for the flags of a command;
+"mesh-ca --version" prints the version and the Node.js and OpenSSL it runs on.
 Reference: docs/ca.md
 `;
 
@@ -39,6 +41,10 @@ export async function main(argv: string[], ctx: CommandContext = processContext(
         return await runIssue(rest, ctx);
       case "token":
         return await runToken(rest, ctx);
+      case "--version":
+      case "-V":
+        ctx.stdout.write(`${versionLine("mesh-ca")}\n`);
+        return 0;
       case "--help":
       case "-h":
       case "help":

@@ -84,6 +84,15 @@ describe("mesh-ca command line", () => {
     expect((await meshCa("token", "create", "--help")).stdout).toContain("--spiffe-id ID");
   });
 
+  it("prints its version, package.json's, and the Node.js and OpenSSL it runs on", async () => {
+    const pkg = JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as { version: string };
+    for (const flag of ["--version", "-V"]) {
+      const r = await meshCa(flag);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(`mesh-ca ${pkg.version} (Node.js ${process.versions.node}, OpenSSL ${process.versions.openssl})`);
+    }
+  });
+
   it("exits 2 on an unknown command and lists every missing or bad flag at once", async () => {
     expect((await meshCa("bogus")).code).toBe(2);
     const r = await meshCa("init", "--key-type", "dsa", "--verbose");
