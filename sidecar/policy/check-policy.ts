@@ -18,7 +18,8 @@ export interface CheckPolicyIo {
 
 /**
  * Runs check-policy and returns the exit code: 0 valid (and, with
- * listener/peer, the decision printed as `allow <entry>` or `deny <entry|default>`),
+ * listener/peer, the decision printed as `allow <entry>` or `deny <entry|default>`,
+ * with ` (audit: let through)` after a deny of an audit-mode listener),
  * 1 invalid (every error listed as FILE:LINE:COL: path: message).
  * Throws UsageError for a bad --peer or a --listener without --peer.
  */
@@ -56,7 +57,7 @@ export async function checkPolicy(
   }
   if (args.listener !== undefined && peer !== undefined) {
     const decision = policy.decide(args.listener, peer);
-    io.out(`${decision.decision} ${decision.rule}`);
+    io.out(decision.decision === "audit_deny" ? `deny ${decision.rule} (audit: let through)` : `${decision.decision} ${decision.rule}`);
     if (!policy.hasListener(args.listener)) io.err(`note: listener "${args.listener}" is not in the policy, so it accepts no one`);
     return 0;
   }
