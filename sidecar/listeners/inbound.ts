@@ -146,9 +146,8 @@ export class InboundListener extends ListenerBase {
     this.metrics.handshakes.ok.inc();
     if (resumed) this.metrics.resumed.inc();
     this.observeDuration(socket);
-    const header = this.deps.config.proxyProtocol === "v2" ? proxyHeaderOf(socket, verdict.id, resumed) : undefined;
+    const header = this.deps.config.proxyProtocol === "v2" ? this.proxyHeader(socket, verdict.id, resumed) : undefined;
     if (header === null) {
-      // The peer left between the handshake and here: its addresses are gone, and so is the reason to reach the app.
       socket.destroy();
       return;
     }
@@ -159,6 +158,30 @@ export class InboundListener extends ListenerBase {
     const conn = this.established.add(socket, app, this.deps.limits.idleTimeoutMs, verdict.id);
     if (audited) this.auditDenied.add(conn);
     if (this.log.isLevelEnabled("debug")) this.log.debug({ peer: verdict.id.toString(), rule: decision.rule, resumed }, "accepted connection");
+  }
+
+  /**
+   * The PROXY v2 header of an accepted connection; null when there is none to
+   * send: the peer left between the handshake and here (its addresses are
+   * gone, and so is the reason to reach the app), or the header cannot be
+   * built (it always can: the writer's bounds hold for every SPIFFE ID).
+   */
+  private proxyHeader(socket: TLSSocket, peerId: SpiffeId, resumed: boolean): Buffer | null {
+    const { remoteAddress, remotePort, localAddress, localPort } = socket;
+    if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return null;
+    try {
+      return proxyV2Header({
+        source: { address: remoteAddress, port: remotePort },
+        destination: { address: localAddress, port: localPort },
+        tlsVersion: socket.getProtocol() ?? "",
+        cipher: socket.getCipher().name,
+        resumed,
+        peerId: peerId.toString(),
+      });
+    } catch (err) {
+      this.log.error({ peer: peerId.toString(), err: (err as Error).message }, "cannot build the PROXY v2 header; closing the connection");
+      return null;
+    }
   }
 
   private onHandshakeError(err: Error, socket: TLSSocket): void {
@@ -185,16 +208,3 @@ export class InboundListener extends ListenerBase {
   }
 }
 
-/** The PROXY v2 header of an accepted connection, or null when the peer is already gone (no addresses to report). */
-function proxyHeaderOf(socket: TLSSocket, peerId: SpiffeId, resumed: boolean): Buffer | null {
-  const { remoteAddress, remotePort, localAddress, localPort } = socket;
-  if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return null;
-  return proxyV2Header({
-    source: { address: remoteAddress, port: remotePort },
-    destination: { address: localAddress, port: localPort },
-    tlsVersion: socket.getProtocol() ?? "",
-    cipher: socket.getCipher().name,
-    resumed,
-    peerId: peerId.toString(),
-  });
-}
