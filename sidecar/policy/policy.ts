@@ -39,11 +39,6 @@ export const DEFAULT_MODE: PolicyMode = "enforce";
 /** The rule label used when no entry matched. */
 export const DEFAULT_RULE = "default";
 
-/** True when the decision lets the peer's connection go on to the app (`allow`, or `audit_deny`). */
-export function letsThrough(decision: PolicyDecision): boolean {
-  return decision.decision !== "deny";
-}
-
 const LISTENER_NAME = /^[a-z0-9_-]{1,63}$/;
 const DEFAULT_DENY: PolicyDecision = Object.freeze({ decision: "deny", rule: DEFAULT_RULE });
 const AUDIT_DEFAULT_DENY: PolicyDecision = Object.freeze({ decision: "audit_deny", rule: DEFAULT_RULE });
