@@ -23,8 +23,8 @@ import type { LoadContext } from "./loadgen/run-load.js";
 import { probeTarget, runActive, runIdle, type ProbeFacts } from "./phases.js";
 import { spawnPinned, type Child } from "./machine/processes.js";
 import { profileProxies } from "./profile/profile.js";
-import { renderTable, renderTargets, summarize, type Round, type Summary } from "./report/report.js";
-import { parseBenchArgs, type BenchSettings } from "./settings.js";
+import { fmt, renderTable, renderTargets, summarize, type Round, type Summary } from "./report/report.js";
+import { parseBenchArgs, PROXY_V2_TARGET, type BenchSettings } from "./settings.js";
 import { startTarget, type RunningTarget, type TargetContext, type TargetSpec } from "./targets/targets.js";
 import { describeTickets, opensslConfFor, resumes } from "./targets/tickets.js";
 
@@ -68,6 +68,8 @@ function specFor(name: string, node24: Node24): TargetSpec | undefined {
       return { name, kind: "haproxy" };
     case "sidecar":
       return { name, kind: "sidecar", node: process.execPath };
+    case PROXY_V2_TARGET:
+      return { name, kind: "sidecar", node: process.execPath, proxyProtocol: "v2" };
     case "sidecar-node24":
       return "path" in node24 ? { name, kind: "sidecar", node: node24.path } : undefined;
     case "node-plain":
@@ -119,6 +121,19 @@ function summarizeHops(hopRounds: readonly Record<string, HopFigures>[]): { summ
     text: `${title}\n\n${renderTable(summary, HOP_NAMES, false, "haproxy-pair", HOP_FIGURES)}\n\n${note}`,
     markdown: `${renderTable(summary, HOP_NAMES, true, "haproxy-pair", HOP_FIGURES)}\n\n${note}`,
   };
+}
+
+/** What the PROXY v2 header adds per new connection: sidecar-proxy-v2 against sidecar in the same run, when both ran. */
+function proxyHeaderCost(summary: Summary, proxies: readonly string[]): string | undefined {
+  if (!proxies.includes("sidecar") || !proxies.includes(PROXY_V2_TARGET)) return undefined;
+  const figure = (key: string, target: string): number => summary[key]?.[target]?.value.median ?? Number.NaN;
+  const line = (label: string, key: string): string => {
+    const without = figure(key, "sidecar");
+    const withHeader = figure(key, PROXY_V2_TARGET);
+    const delta = withHeader - without;
+    return `  ${label}: ${fmt(without)} µs without, ${fmt(withHeader)} µs with proxyProtocol: v2 (${delta >= 0 ? "+" : ""}${fmt(delta)} µs, ${((delta / without) * 100).toFixed(1)}%)`;
+  };
+  return ["PROXY protocol v2 header (sidecar vs sidecar-proxy-v2, same run, medians over rounds):", line("proxy CPU per new conn", "handshakeCpuUs"), line("proxy CPU per resumed conn", "resumedCpuUs")].join("\n");
 }
 
 /** Starts each proxy once: negotiated parameters, tickets sent, denied client refused. */
@@ -217,6 +232,8 @@ async function main(): Promise<void> {
     for (const s of proxies.filter((p) => p !== "haproxy")) {
       process.stdout.write(renderTargets(summary, s) + "\n\n");
     }
+    const proxyV2 = proxyHeaderCost(summary, proxies);
+    if (proxyV2) process.stdout.write(proxyV2 + "\n\n");
     const hop = settings.hop ? summarizeHops(hopRounds) : undefined;
     if (hop) process.stdout.write(hop.text + "\n\n");
     if (ca) process.stdout.write(ca.text + "\n\n");

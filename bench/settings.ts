@@ -11,7 +11,10 @@ export const PROFILE_TESTS = ["handshake", "resumed", "download", "upload"] as c
 export type ProfileTest = (typeof PROFILE_TESTS)[number];
 
 /** Every target the bench knows, in print order. */
-export const ALL_TARGETS = ["direct", "haproxy", "sidecar", "sidecar-node24", "node-plain", "node-plain-legacy"] as const;
+export const ALL_TARGETS = ["direct", "haproxy", "sidecar", "sidecar-proxy-v2", "sidecar-node24", "node-plain", "node-plain-legacy"] as const;
+
+/** The sidecar with `proxyProtocol: v2` on its listener; --proxy-protocol runs it beside `sidecar`. */
+export const PROXY_V2_TARGET = "sidecar-proxy-v2";
 
 /**
  * What runs without --targets. node-plain (a reference floor, reading the peer
@@ -51,6 +54,7 @@ const FLAGS = {
   "no-ca": { type: "boolean", description: "skip the CA issuance figures" },
   "sidecar-flags": { type: "string", placeholder: "FLAGS", description: "extra node flags for every sidecar, space-separated (experiments)" },
   "no-hop": { type: "boolean", description: "skip the mesh-hop test (outbound proxy to inbound proxy pairs)" },
+  "proxy-protocol": { type: "boolean", description: `also run ${PROXY_V2_TARGET} (proxyProtocol: v2) beside sidecar: the PROXY header's cost per new connection` },
   profile: { type: "boolean", description: "profile the proxies during one test instead of the full run" },
   "profile-test": { type: "string", placeholder: "TEST", description: "the test --profile samples: handshake, resumed, download or upload (default handshake)" },
 } satisfies FlagSpecs;
@@ -76,7 +80,9 @@ export function parseBenchArgs(argv: string[]): BenchSettings | undefined {
     return undefined;
   }
   const quick = f.quick;
-  const targets = f.targets === undefined ? DEFAULT_TARGETS : f.targets.split(",").map((t) => t.trim());
+  const asked = f.targets === undefined ? DEFAULT_TARGETS : f.targets.split(",").map((t) => t.trim());
+  // The header's cost is the difference to the same sidecar without it, in the same run.
+  const targets = f["proxy-protocol"] ? [...asked, "sidecar", PROXY_V2_TARGET] : asked;
   const unknown = targets.filter((t) => !(ALL_TARGETS as readonly string[]).includes(t));
   if (unknown.length > 0) throw new UsageError(`bench: unknown target(s) ${unknown.join(", ")}; known: ${ALL_TARGETS.join(", ")}`);
   const duration = positiveInt("duration", f.duration, quick ? 1000 : 2000);

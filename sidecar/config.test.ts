@@ -33,6 +33,7 @@ describe("loadSidecarConfig", () => {
     expect(config.ca.ttlMs).toBe(3_600_000);
     expect(config.policyFile).toBe(resolve("docs/examples/policy.yaml"));
     expect(config.inbound.map((l) => l.name)).toEqual(["http", "metrics"]);
+    expect(config.inbound.map((l) => l.proxyProtocol)).toEqual(["v2", undefined]);
     expect(config.outbound[0]).toMatchObject({ name: "payments", listen: { host: "127.0.0.1", port: 15001 }, upstream: { host: "payments.billing.svc", port: 15006 } });
     expect(config.outbound[0]?.expectedPeer.source).toBe("spiffe://example.org/ns/billing/sa/payments");
     expect(config.limits).toEqual({ handshakeTimeoutMs: 10_000, idleTimeoutMs: 3_600_000, maxConnections: 10_000, drainGraceMs: 25_000 });
@@ -118,6 +119,17 @@ describe("loadSidecarConfig", () => {
     expect(errorsOf(`${MINIMAL}tls:\n  sessionResumption: "yes"\n`)).toEqual([
       expect.stringMatching(/sidecar\.yaml:7:22: tls\.sessionResumption: expected true or false, got "yes"/),
     ]);
+  });
+
+  it("takes inbound[].proxyProtocol: v2 only, off by default, and refuses any other value with its line:col", () => {
+    const listener = (extra: string): string => `${MINIMAL}inbound:\n  - name: http\n    listen: 0.0.0.0:15006\n    forward: 127.0.0.1:8080\n${extra}policyFile: p.yaml\n`;
+    expect(loadSidecarConfig(listener(""), "s.yaml", {}).inbound[0]?.proxyProtocol).toBeUndefined();
+    expect(loadSidecarConfig(listener("    proxyProtocol: v2\n"), "s.yaml", {}).inbound[0]?.proxyProtocol).toBe("v2");
+    expect(errorsOf(listener("    proxyProtocol: v1\n"))).toEqual([
+      expect.stringMatching(/sidecar\.yaml:10:20: inbound\[0\]\.proxyProtocol: the sidecar sends PROXY protocol v2 only .*write "v2" or remove the key, got "v1"$/),
+    ]);
+    expect(errorsOf(listener("    proxyProtocol: 2\n"))).toEqual([expect.stringMatching(/sidecar\.yaml:10:20: inbound\[0\]\.proxyProtocol: .*got 2$/)]);
+    expect(errorsOf(listener("    proxyProtocol: true\n"))).toEqual([expect.stringMatching(/sidecar\.yaml:10:20: inbound\[0\]\.proxyProtocol: .*got true$/)]);
   });
 
   it("binds an outbound listener given only a port to loopback", () => {

@@ -37,7 +37,12 @@ export interface InboundListenerConfig {
   readonly name: string;
   readonly listen: HostPort;
   readonly forward: HostPort;
+  /** `v2`: the app gets a PROXY protocol v2 header (peer address, TLS facts, SPIFFE ID) before the peer's bytes. Absent: off. */
+  readonly proxyProtocol?: ProxyProtocolVersion;
 }
+
+/** PROXY protocol versions an inbound listener can send the app. */
+export type ProxyProtocolVersion = "v2";
 
 /** Plaintext from the app, mTLS to an upstream sidecar. */
 export interface OutboundListenerConfig {
@@ -146,6 +151,14 @@ const asLocalListen: ValueParser<HostPort> = (v) => {
 };
 
 /** A secret string: never echoed in messages; an empty value (e.g. an unset `${VAR:-}`) counts as absent. */
+/** `proxyProtocol`: only `v2` (the binary version, which carries the TLS facts and the SPIFFE ID). */
+const asProxyProtocol: ValueParser<ProxyProtocolVersion> = (v) => {
+  if (v !== "v2") {
+    throw new ValueError(`the sidecar sends PROXY protocol v2 only (the version that carries the peer's SPIFFE ID): write "v2" or remove the key, got ${describe(v)}`);
+  }
+  return v;
+};
+
 const asSecret: ValueParser<string | undefined> = (v) => {
   if (v === "") return undefined;
   if (typeof v !== "string") throw new ValueError("expected a string");
@@ -165,11 +178,15 @@ export function loadSidecarConfig(text: string, file: string, env: NodeJS.Proces
     const trustDomain = root.required("trustDomain", asTrustDomain);
     const ca = root.object("ca", (f) => readCa(f, path));
     const names = new Map<string, string>();
-    const inbound = root.list("inbound", (item, i) => ({
-      name: uniqueName(item, names, `inbound[${i}]`),
-      listen: item.required("listen", asHostPort({ allowZero: true })),
-      forward: item.required("forward", asHostPort()),
-    }));
+    const inbound = root.list("inbound", (item, i): InboundListenerConfig => {
+      const proxyProtocol = item.maybe("proxyProtocol", asProxyProtocol);
+      return {
+        name: uniqueName(item, names, `inbound[${i}]`),
+        listen: item.required("listen", asHostPort({ allowZero: true })),
+        forward: item.required("forward", asHostPort()),
+        ...(proxyProtocol === undefined ? {} : { proxyProtocol }),
+      };
+    });
     const outbound = root.list("outbound", (item, i) => ({
       name: uniqueName(item, names, `outbound[${i}]`),
       listen: item.required("listen", asLocalListen),

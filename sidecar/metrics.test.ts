@@ -35,6 +35,19 @@ describe("SidecarMetrics", () => {
     expect(text).not.toContain("ns/ops/y");
   });
 
+  it("starts an audit listener's would-be denials at 0 as audit_deny, and counts them under that value", async () => {
+    const registry = new Registry();
+    const metrics = new SidecarMetrics(registry);
+    const policy = loadPolicy("version: 1\nlisteners:\n  http:\n    mode: audit\n    allow: [spiffe://example.org/ns/ops/*]\n    deny: [spiffe://example.org/ns/ops/x]\n", "p.yaml");
+    metrics.initAuthz("http", policy.rulesOf("http"));
+    metrics.forListener("http", "inbound").authz(policy.decide("http", "spiffe://example.org/ns/ops/x")).inc();
+    const text = await registry.metrics();
+    expect(text).toContain('mesh_sidecar_authz_decisions_total{listener="http",decision="audit_deny",rule="spiffe://example.org/ns/ops/x"} 1');
+    expect(text).toContain('mesh_sidecar_authz_decisions_total{listener="http",decision="audit_deny",rule="default"} 0');
+    expect(text).toContain('mesh_sidecar_authz_decisions_total{listener="http",decision="allow",rule="spiffe://example.org/ns/ops/*"} 0');
+    expect(text).not.toContain('decision="deny"');
+  });
+
   it("uses handshake buckets from 1 ms to 10 s", async () => {
     const registry = new Registry();
     new SidecarMetrics(registry).forListener("out", "outbound").handshakeSeconds.observe(0.002);

@@ -9,7 +9,7 @@
  * they need (`forListener`) and increment those.
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { PolicyDecision } from "./policy/policy.js";
+import type { PolicyDecision, PolicyMode } from "./policy/policy.js";
 
 /** Handshake outcomes, the `result` label of mesh_sidecar_tls_handshakes_total. */
 export const HANDSHAKE_RESULTS = [
@@ -88,7 +88,7 @@ export class SidecarMetrics {
     });
     this.authzDecisions = new Counter({
       name: "mesh_sidecar_authz_decisions_total",
-      help: "Policy decisions on inbound peers, by the policy entry that decided (or default)",
+      help: "Policy decisions on inbound peers (allow, deny, or audit_deny: denied but let through by an audit-mode listener), by the policy entry that decided (or default)",
       labelNames: ["listener", "decision", "rule"],
       registers,
     });
@@ -171,10 +171,14 @@ export class SidecarMetrics {
     };
   }
 
-  /** Zero-initialises the authz series of one listener's policy entries (and its default deny). */
-  initAuthz(listener: string, rules: { allow: readonly string[]; deny: readonly string[] }): void {
-    this.authzDecisions.inc({ listener, decision: "deny", rule: "default" }, 0);
+  /**
+   * Zero-initialises the authz series of one listener's policy entries and
+   * its default deny; an audit listener's denials are `audit_deny`.
+   */
+  initAuthz(listener: string, rules: { readonly mode?: PolicyMode; readonly allow: readonly string[]; readonly deny: readonly string[] }): void {
+    const denied = rules.mode === "audit" ? "audit_deny" : "deny";
+    this.authzDecisions.inc({ listener, decision: denied, rule: "default" }, 0);
     for (const rule of rules.allow) this.authzDecisions.inc({ listener, decision: "allow", rule }, 0);
-    for (const rule of rules.deny) this.authzDecisions.inc({ listener, decision: "deny", rule }, 0);
+    for (const rule of rules.deny) this.authzDecisions.inc({ listener, decision: denied, rule }, 0);
   }
 }

@@ -6,6 +6,8 @@
  *   'U'  sink: discards what follows; on the peer's end-of-stream answers
  *        16 bytes: bytes received (u64) and nanoseconds from first to last (u64);
  *   else echo: every byte back, including the first (handshake and latency tests).
+ * A PROXY protocol v2 header in front (a sidecar with `proxyProtocol: v2`)
+ * is skipped first; the mode byte is the first byte after it.
  *
  * Run as its own process: `node dist/bench/targets/backend.js` prints
  * `{"port": N}` on stdout once listening on 127.0.0.1.
@@ -38,10 +40,29 @@ function sink(socket: Socket, first: Buffer): void {
   });
 }
 
+const PROXY_V2_SIGNATURE = Buffer.from("0d0a0d0a000d0a515549540a", "hex");
+
+/** Calls `fn` with the connection's first bytes after a PROXY v2 header, if there is one. */
+function afterProxyHeader(socket: Socket, fn: (first: Buffer) => void): void {
+  let got: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    got = got.length === 0 ? chunk : Buffer.concat([got, chunk]);
+    const signed = got.subarray(0, PROXY_V2_SIGNATURE.length);
+    if (!signed.equals(PROXY_V2_SIGNATURE.subarray(0, signed.length))) {
+      socket.off("data", onData);
+      return fn(got);
+    }
+    if (got.length < 16 || got.length <= 16 + got.readUInt16BE(14)) return; // the header, or nothing after it yet
+    socket.off("data", onData);
+    fn(got.subarray(16 + got.readUInt16BE(14)));
+  };
+  socket.on("data", onData);
+}
+
 function serve(socket: Socket): void {
   socket.setNoDelay(true);
   socket.on("error", () => socket.destroy());
-  socket.once("data", (first: Buffer) => {
+  afterProxyHeader(socket, (first: Buffer) => {
     const mode = first[0];
     if (mode === 0x44 /* D */) {
       source(socket);

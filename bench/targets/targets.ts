@@ -19,7 +19,7 @@ import { proxyEnv, resumes, type TicketMode } from "./tickets.js";
 export type TargetSpec =
   | { readonly name: string; readonly kind: "direct" }
   | { readonly name: string; readonly kind: "haproxy" }
-  | { readonly name: string; readonly kind: "sidecar"; readonly node: string }
+  | { readonly name: string; readonly kind: "sidecar"; readonly node: string; readonly proxyProtocol?: "v2" }
   | { readonly name: string; readonly kind: "plain"; readonly peerCheck: PlainProxyOptions["peerCheck"] };
 
 /** Where targets run and what they share. */
@@ -89,7 +89,7 @@ export async function startTarget(spec: TargetSpec, ctx: TargetContext): Promise
   } else {
     const adminPort = await freePort();
     metricsUrl = `http://${HOST}:${adminPort}/metrics`;
-    child = await startSidecar(spec.node, spec.name, port, adminPort, dir, ctx);
+    child = await startSidecar(spec, port, adminPort, dir, ctx);
   }
   await waitFor(`${spec.name} to listen on ${HOST}:${port}`, START_TIMEOUT_MS, () => tcpOpen(HOST, port), child);
   return { spec, pid: child.pid, endpoint, denied, ...(metricsUrl ? { metricsUrl } : {}), stop: () => child.stop() };
@@ -116,8 +116,11 @@ export async function spawnHaproxy(name: string, file: string, cfg: string, ctx:
   return spawnPinned({ name, core: ctx.proxyCore, command: ctx.haproxy, args: ["-f", file, "-db"], env });
 }
 
-/** The sidecar config for the bench: one inbound listener, the CA, a policy allowing the client. */
-export function sidecarConfig(ctx: TargetContext, port: number, adminPort: number, policyFile: string): Record<string, unknown> {
+/**
+ * The sidecar config for the bench: one inbound listener (with `proxyProtocol`
+ * when given: the backend skips the header), the CA, a policy allowing the client.
+ */
+export function sidecarConfig(ctx: TargetContext, port: number, adminPort: number, policyFile: string, proxyProtocol?: "v2"): Record<string, unknown> {
   const ca = ctx.pki.ca;
   return {
     trustDomain: BENCH_IDS.trustDomain,
@@ -126,7 +129,7 @@ export function sidecarConfig(ctx: TargetContext, port: number, adminPort: numbe
       bundleFile: ca.bundleFile,
       ...(ca.joinToken === undefined ? { tokenFile: ca.tokenFile } : { joinToken: ca.joinToken }),
     },
-    inbound: [{ name: "bench", listen: `${HOST}:${port}`, forward: `${HOST}:${ctx.backendPort}` }],
+    inbound: [{ name: "bench", listen: `${HOST}:${port}`, forward: `${HOST}:${ctx.backendPort}`, ...(proxyProtocol ? { proxyProtocol } : {}) }],
     policyFile,
     admin: `${HOST}:${adminPort}`,
     limits: { handshakeTimeout: "10s", idleTimeout: "1h", maxConnections: MAX_CONNECTIONS, drainGrace: "1s" },
@@ -135,10 +138,10 @@ export function sidecarConfig(ctx: TargetContext, port: number, adminPort: numbe
   };
 }
 
-async function startSidecar(node: string, name: string, port: number, adminPort: number, dir: string, ctx: TargetContext): Promise<Child> {
+async function startSidecar(spec: TargetSpec & { kind: "sidecar" }, port: number, adminPort: number, dir: string, ctx: TargetContext): Promise<Child> {
   const policyFile = join(dir, "policy.yaml");
   await writeFile(policyFile, stringify({ version: 1, listeners: { bench: { allow: [BENCH_IDS.client] } } }));
-  return spawnSidecar(node, name, dir, sidecarConfig(ctx, port, adminPort, policyFile), adminPort, ctx);
+  return spawnSidecar(spec.node, spec.name, dir, sidecarConfig(ctx, port, adminPort, policyFile, spec.proxyProtocol), adminPort, ctx);
 }
 
 /** Writes `config` as sidecar.yaml in `dir`, starts mesh-sidecar on the proxy core, and waits for /readyz. */

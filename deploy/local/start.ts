@@ -183,7 +183,8 @@ async function bringUp({ plan, layout, configDir, ca, supervisor, env, log }: Br
 
   const caProc = start("mesh-ca", [CA_CLI, "serve", "--config", join(configDir, "ca.yaml")]);
   await waitReady(`http://${plan.hostPort("caAdmin")}/readyz`, caProc, READY_TIMEOUT_MS, plan);
-  const orders = start("orders", [SAMPLE_APP, "--name", "orders", "--listen", plan.hostPort("ordersApp")]);
+  // orders.sidecar.yaml gives the orders listener proxyProtocol: v2, so the app reads who called from the header.
+  const orders = start("orders", [SAMPLE_APP, "--name", "orders", "--listen", plan.hostPort("ordersApp"), "--proxy-protocol", "v2"]);
   const frontend = start("frontend", [SAMPLE_APP, "--name", "frontend", "--listen", plan.hostPort("frontendApp"), "--call", `http://${plan.hostPort("frontendToOrders")}`]);
   const ordersSidecar = start("orders-sidecar", [SIDECAR_CLI, "--config", join(configDir, "orders.sidecar.yaml")], { MESH_JOIN_TOKEN: tokens.orders, OPENSSL_CONF: SIDECAR_OPENSSL_CONF });
   const frontendSidecar = start("frontend-sidecar", [SIDECAR_CLI, "--config", join(configDir, "frontend.sidecar.yaml")], { MESH_JOIN_TOKEN: tokens.frontend, OPENSSL_CONF: SIDECAR_OPENSSL_CONF });

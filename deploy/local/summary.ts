@@ -1,7 +1,8 @@
 /**
  * What `npm start` tells the user once the mesh is ready: the outcome of the
- * demo calls, the commands to repeat them, the /metrics URLs and the
- * counters those calls moved. A text block on a terminal; one JSON log
+ * demo calls (and the caller the orders app read from its PROXY v2 header),
+ * the commands to repeat them, the /metrics URLs and the counters those
+ * calls moved. A text block on a terminal; one JSON log
  * record (same facts, machine-readable) when the output is piped.
  */
 import { relative, isAbsolute } from "node:path";
@@ -86,7 +87,15 @@ export function summaryRecord(s: Summary): Record<string, unknown> {
     stateDir: s.stateDir,
     meshJson: s.meshJson,
     policyFiles: s.policyFiles,
-    calls: s.calls.map((c) => ({ title: c.title, expected: c.expected, result: c.outcome.result, detail: c.outcome.detail, status: c.outcome.status, command: c.command })),
+    calls: s.calls.map((c) => ({
+      title: c.title,
+      expected: c.expected,
+      result: c.outcome.result,
+      detail: c.outcome.detail,
+      status: c.outcome.status,
+      ...(callerSeen(c.outcome) === undefined ? {} : { caller: callerSeen(c.outcome) }),
+      command: c.command,
+    })),
     curlNote: s.curlNote,
     opensslCommand: s.opensslCommand,
     metrics: s.metrics,
@@ -94,15 +103,39 @@ export function summaryRecord(s: Summary): Record<string, unknown> {
   };
 }
 
-function firstBodyLine(outcome: CallOutcome): string {
-  if (outcome.body === undefined) return "";
+/** A sample app's answer, as far as the summary reads it. */
+interface AppAnswer {
+  service?: string;
+  caller?: { spiffeId?: string };
+  upstream?: { body?: AppAnswer };
+}
+
+function parseAnswer(outcome: CallOutcome): AppAnswer | undefined {
+  if (outcome.body === undefined) return undefined;
   try {
-    const parsed = JSON.parse(outcome.body) as { service?: string; upstream?: { body?: { service?: string } } };
-    const via = parsed.upstream?.body?.service ? `, which answered from ${parsed.upstream.body.service}` : "";
-    return parsed.service ? ` from ${parsed.service}${via}` : "";
+    return JSON.parse(outcome.body) as AppAnswer;
   } catch {
-    return "";
+    return undefined;
   }
+}
+
+/**
+ * The SPIFFE ID the orders app read from its PROXY v2 header: in its own
+ * answer, or in the answer it gave the frontend app. Undefined when no app
+ * on the path says.
+ */
+export function callerSeen(outcome: CallOutcome): string | undefined {
+  const answer = parseAnswer(outcome);
+  return answer?.caller?.spiffeId ?? answer?.upstream?.body?.caller?.spiffeId;
+}
+
+function firstBodyLine(outcome: CallOutcome): string {
+  const parsed = parseAnswer(outcome);
+  if (!parsed?.service) return "";
+  const upstream = parsed.upstream?.body;
+  const saw = (a: AppAnswer | undefined): string => (a?.caller?.spiffeId ? `, which saw the caller ${a.caller.spiffeId}` : "");
+  const via = upstream?.service ? `, which answered from ${upstream.service}${saw(upstream)}` : "";
+  return ` from ${parsed.service}${saw(parsed)}${via}`;
 }
 
 function wrap(text: string, width = 78): string {

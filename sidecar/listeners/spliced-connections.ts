@@ -21,10 +21,12 @@ export class SplicedConnections implements SpliceOwner, Iterable<SplicedConnecti
     private readonly onLegError: LegErrorHandler,
   ) {}
 
-  /** Splices the authenticated TLS leg `peer` with `app` (which may still be connecting). */
-  add(peer: Socket, app: Socket, idleTimeoutMs: number, peerId: SpiffeId): void {
-    this.open.add(splice(peer, app, this, idleTimeoutMs, peerId));
+  /** Splices the authenticated TLS leg `peer` with `app` (which may still be connecting); returns the connection. */
+  add(peer: Socket, app: Socket, idleTimeoutMs: number, peerId: SpiffeId): SplicedConnection {
+    const conn = splice(peer, app, this, idleTimeoutMs, peerId);
+    this.open.add(conn);
     this.active.inc();
+    return conn;
   }
 
   /** Destroys every open connection, both legs. */

@@ -33,8 +33,10 @@ export interface CheckPolicyArgs {
 
 /**
  * Runs check-policy and returns the exit code: 0 valid (and, with
- * listener/peer, the decision printed as `allow <entry>` or `deny <entry|default>`;
- * with exitCode a deny exits 1), 1 invalid (every error listed once as
+ * listener/peer, the decision printed as `allow <entry>` or `deny <entry|default>`,
+ * with ` (audit: let through)` after a deny of an audit-mode listener; with
+ * exitCode any printed deny exits 1, audit or not, so a script sees what
+ * enforce would do), 1 invalid (every error listed once as
  * FILE:LINE:COL: path: message, positions in FILE even for a ConfigMap).
  * Warnings (--trust-domain) go to stderr and change no exit code.
  * Throws UsageError for a bad --peer or --trust-domain, a --listener without
@@ -88,9 +90,9 @@ export async function checkPolicy(args: CheckPolicyArgs, io: CheckPolicyIo): Pro
   }
   if (args.listener !== undefined && peer !== undefined) {
     const decision = policy.decide(args.listener, peer);
-    io.out(`${decision.decision} ${decision.rule}`);
+    io.out(decision.decision === "audit_deny" ? `deny ${decision.rule} (audit: let through)` : `${decision.decision} ${decision.rule}`);
     if (!policy.hasListener(args.listener)) io.err(`note: listener "${args.listener}" is not in the policy, so it accepts no one`);
-    return args.exitCode && decision.decision === "deny" ? 1 : 0;
+    return args.exitCode && decision.decision !== "allow" ? 1 : 0;
   }
   const listeners = policy.listeners;
   const entries = listeners.reduce((n, l) => n + policy.rulesOf(l).allow.length + policy.rulesOf(l).deny.length, 0);

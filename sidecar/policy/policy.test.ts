@@ -78,7 +78,54 @@ describe("policy decisions", () => {
   it("lists each listener's entries as written, without duplicates", () => {
     expect(policy.listeners).toEqual(["http", "metrics"]);
     expect(policy.rulesOf("http").deny).toEqual(["spiffe://example.org/ns/web/sa/legacy"]);
-    expect(policy.rulesOf("absent")).toEqual({ allow: [], deny: [] });
+    expect(policy.rulesOf("http").mode).toBe("enforce");
+    expect(policy.rulesOf("absent")).toEqual({ mode: "enforce", allow: [], deny: [] });
+  });
+});
+
+describe("audit mode", () => {
+  const text = [
+    "version: 1",
+    "listeners:",
+    "  http:",
+    "    mode: audit",
+    "    allow:",
+    "      - spiffe://example.org/ns/web/**",
+    "    deny:",
+    "      - spiffe://example.org/ns/web/sa/legacy",
+    "  grpc:",
+    "    mode: enforce",
+    "    allow:",
+    "      - spiffe://example.org/ns/web/**",
+    "  plain:",
+    "    allow: []",
+  ].join("\n");
+  const policy = loadPolicy(text, "policy.yaml");
+
+  it("turns every deny of an audit listener into audit_deny with the entry that would have denied", () => {
+    expect(policy.decide("http", "spiffe://example.org/ns/web/sa/legacy")).toEqual({ decision: "audit_deny", rule: "spiffe://example.org/ns/web/sa/legacy" });
+    expect(policy.decide("http", "spiffe://example.org/ns/other/sa/x")).toEqual({ decision: "audit_deny", rule: "default" });
+    expect(policy.decide("http", "spiffe://example.org/ns/web/sa/frontend")).toEqual({ decision: "allow", rule: "spiffe://example.org/ns/web/**" });
+  });
+
+  it("keeps enforce, said or not, and a listener the policy does not name, refusing", () => {
+    expect(policy.decide("grpc", "spiffe://example.org/ns/other/sa/x")).toEqual({ decision: "deny", rule: "default" });
+    expect(policy.decide("plain", "spiffe://example.org/ns/other/sa/x")).toEqual({ decision: "deny", rule: "default" });
+    expect(policy.decide("absent", "spiffe://example.org/ns/other/sa/x")).toEqual({ decision: "deny", rule: "default" });
+    expect([policy.rulesOf("http").mode, policy.rulesOf("grpc").mode, policy.rulesOf("plain").mode]).toEqual(["audit", "enforce", "enforce"]);
+  });
+
+  it("returns the same frozen audit_deny object every time (no allocation per connection)", () => {
+    const a = policy.decide("http", "spiffe://example.org/ns/a/sa/b");
+    expect(policy.decide("http", "spiffe://example.org/ns/c/sa/d")).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+  });
+
+  it("refuses an unknown mode with its line:col", () => {
+    expect(errorsOf("version: 1\nlisteners:\n  http:\n    mode: dry-run\n    allow: []\n")).toEqual([
+      'policy.yaml:4:11: listeners.http.mode: expected one of enforce, audit, got "dry-run"',
+    ]);
+    expect(errorsOf("version: 1\nlisteners:\n  http:\n    mode: [audit]\n")).toEqual(["policy.yaml:4:11: listeners.http.mode: expected one of enforce, audit, got a list"]);
   });
 });
 

@@ -24,6 +24,12 @@ describe("npm run bench flags", () => {
     expect(parseBenchArgs(["--targets", "node-plain,sidecar"])?.targets).toEqual(["direct", "haproxy", "sidecar", "node-plain"]);
   });
 
+  it("with --proxy-protocol, runs the sidecar with and without proxyProtocol: v2 in the same run", () => {
+    expect(parseBenchArgs(["--proxy-protocol"])?.targets).toEqual(["direct", "haproxy", "sidecar", "sidecar-proxy-v2", "sidecar-node24"]);
+    expect(parseBenchArgs(["--quick", "--targets", "haproxy", "--proxy-protocol"])?.targets).toEqual(["direct", "haproxy", "sidecar", "sidecar-proxy-v2"]);
+    expect(parseBenchArgs(["--targets", "sidecar-proxy-v2"])?.targets).toEqual(["direct", "haproxy", "sidecar-proxy-v2"]);
+  });
+
   it("refuses an unknown target, a bad number and a bad ticket mode", () => {
     expect(() => parseBenchArgs(["--targets", "envoy"])).toThrow(UsageError);
     expect(() => parseBenchArgs(["--rounds", "0"])).toThrow(/--rounds needs a positive integer/);

@@ -25,7 +25,8 @@ export async function scrape(registry: Registry): Promise<string> {
  * mesh-sidecar's metrics after start-up with one inbound and one outbound
  * listener and one handshake on each: the families it registers and the
  * label values it zero-initialises (every handshake result, renewal and
- * reload result, allow/deny decisions). Histograms show their labels only
+ * reload result, allow/deny decisions, and audit_deny on a listener in
+ * audit mode). Histograms show their labels only
  * once observed, hence the handshakes.
  */
 export async function sidecarMetrics(): Promise<Map<string, ExposedMetric>> {
@@ -34,6 +35,7 @@ export async function sidecarMetrics(): Promise<Map<string, ExposedMetric>> {
   metrics.forListener("http", "inbound").handshakeSeconds.observe(0.004);
   metrics.forListener("orders", "outbound").handshakeSeconds.observe(0.004);
   metrics.initAuthz("http", { allow: ["spiffe://example.org/ns/shop/sa/frontend"], deny: ["spiffe://example.org/ns/shop/sa/legacy"] });
+  metrics.initAuthz("grpc", { mode: "audit", allow: ["spiffe://example.org/ns/shop/sa/frontend"], deny: [] });
   return parseExposition(await scrape(registry));
 }
 

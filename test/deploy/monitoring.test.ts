@@ -155,6 +155,7 @@ describe("the alerts", () => {
     ["MeshSidecarSvidRenewalsFailing", /mesh_sidecar_svid_renewals_total\{result!="ok"\}/],
     ["MeshSidecarPolicyReloadFailing", /mesh_sidecar_policy_reloads_total\{result!="ok"\}/],
     ["MeshSidecarDenyRateSpike", /mesh_sidecar_authz_decisions_total\{decision="deny"\}/],
+    ["MeshSidecarAuditDenials", /sum by \(namespace, listener, rule\) \(increase\(mesh_sidecar_authz_decisions_total\{decision="audit_deny"\}\[/],
     ["MeshSidecarHandshakeFailures", /mesh_sidecar_tls_handshakes_total\{result!="ok"\}/],
     ["MeshCaRootExpiringSoon", /mesh_ca_root_expiry_timestamp_seconds\) - time\(\) < 30 \* 24 \* 3600/],
     ["MeshCaSigningCertExpiringSoon", /mesh_ca_signing_cert_expiry_timestamp_seconds\) - time\(\) < 30 \* 24 \* 3600/],
@@ -181,6 +182,7 @@ describe("the dashboard", () => {
   const required: [string, RegExp][] = [
     ["handshakes by result", /sum by \(result\) \(rate\(mesh_sidecar_tls_handshakes_total\{/],
     ["denies by rule", /sum by \([^)]*\brule\b[^)]*\) \(rate\(mesh_sidecar_authz_decisions_total\{[^}]*decision="deny"/],
+    ["audit denials per listener and rule", /sum by \((?=[^)]*\blistener\b)(?=[^)]*\brule\b)[^)]*\) \(rate\(mesh_sidecar_authz_decisions_total\{[^}]*decision="audit_deny"/],
     ["p99 handshake duration", /histogram_quantile\(0\.99, sum by \(le[^)]*\) \(rate\(mesh_sidecar_tls_handshake_duration_seconds_bucket/],
     ["SVID time to expiry", /mesh_sidecar_svid_expiry_timestamp_seconds\{[^}]*\}\) - time\(\)/],
     ["CA issuance by result", /sum by \([^)]*\bresult\b[^)]*\) \(rate\(mesh_ca_svid_requests_total\[/],

@@ -2,7 +2,8 @@
  * `npm start` as a new user runs it (its real code and the shipped
  * deploy/local/ files, on free ports and a temporary state directory): it
  * brings the mesh up, makes an allowed and a denied call, and what it prints
- * works: the curl and openssl commands repeat both calls, mesh.json lists
+ * works (and names the caller the orders app read from its sidecar's PROXY
+ * v2 header): the curl and openssl commands repeat both calls, mesh.json lists
  * reachable addresses in the shape docs/local-mesh.md gives, and the /metrics URLs show the
  * counters the calls moved.
  */
@@ -35,10 +36,20 @@ describe("npm start", () => {
     expect(appPath).toMatchObject({ expected: "allowed", result: "allowed", status: 200 });
   });
 
+  it("prints the caller the orders app read from the PROXY v2 header: the client's SPIFFE ID, and the frontend's behind its sidecar", () => {
+    const [allowed, denied, appPath] = mesh.ready.calls;
+    expect(allowed?.caller).toBe(workloadId("frontend"));
+    expect(denied?.caller).toBeUndefined();
+    expect(appPath?.caller).toBe(workloadId("frontend"));
+  });
+
   it("prints a curl command that repeats the allowed call", async () => {
     const r = await run({ command: "sh", args: ["-c", mesh.ready.calls[0]?.command as string] });
     expect(r.code, r.output).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ service: "orders", received: { method: "GET", path: "/" } });
+    const answer = JSON.parse(r.stdout) as { caller: { address: string; listener: string } };
+    expect(answer).toMatchObject({ service: "orders", caller: { spiffeId: workloadId("frontend"), tls: { version: "TLSv1.3" } }, received: { method: "GET", path: "/" } });
+    expect(answer.caller.listener).toBe(`127.0.0.1:${mesh.basePort + 21}`);
+    expect(answer.caller.address).toMatch(/^127\.0\.0\.1:\d+$/);
   });
 
   it("prints a curl command that repeats the denied call, and curl gets no answer", async () => {
@@ -50,7 +61,7 @@ describe("npm start", () => {
   it("prints a curl command for the app path, frontend → orders through both sidecars", async () => {
     const r = await run({ command: "sh", args: ["-c", mesh.ready.calls[2]?.command as string] });
     expect(r.code, r.output).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ service: "frontend", upstream: { status: 200, body: { service: "orders" } } });
+    expect(JSON.parse(r.stdout)).toMatchObject({ service: "frontend", upstream: { status: 200, body: { service: "orders", caller: { spiffeId: workloadId("frontend") } } } });
   });
 
   it("prints an openssl command that checks the server's chain and gets the answer", async () => {

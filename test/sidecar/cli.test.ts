@@ -57,7 +57,7 @@ describe("mesh-sidecar check-policy", () => {
     expect(lines).toEqual([
       expect.stringMatching(/bad-policy\.yaml:1:10: version: this sidecar understands policy version 1, got 2$/),
       expect.stringMatching(/bad-policy\.yaml:5:9: listeners\.http\.allow\[0\]: .*trust domain characters are limited/),
-      expect.stringMatching(/bad-policy\.yaml:6:5: listeners\.http\.alow: unknown key \(expected one of: allow, deny\)$/),
+      expect.stringMatching(/bad-policy\.yaml:6:5: listeners\.http\.alow: unknown key \(expected one of: allow, deny, mode\)$/),
       expect.stringMatching(/invalid \(3 errors\)$/),
     ]);
   });

@@ -71,7 +71,8 @@ export interface TestSidecarOptions {
   ca: FakeCa;
   /** Token written to the token file; the fake CA must map it to an ID. */
   token?: string;
-  inbound?: { name: string; forward: string }[];
+  /** `proxyProtocol` is written as the listener's key when set (e.g. "v2"). */
+  inbound?: { name: string; forward: string; proxyProtocol?: string }[];
   outbound?: { name: string; upstream: string; expectedPeer: string }[];
   policy?: string;
   /** Extra YAML lines under `limits:`. */
@@ -128,7 +129,17 @@ export async function startTestSidecar(o: TestSidecarOptions): Promise<TestSidec
     "  tokenFile: token",
     ...(o.ttl ? [`  ttl: ${o.ttl}`] : []),
     ...(o.bundleRefresh ? [`  bundleRefresh: ${o.bundleRefresh}`] : []),
-    ...(inbound.length ? ["inbound:", ...inbound.flatMap((l) => [`  - name: ${l.name}`, "    listen: 127.0.0.1:0", `    forward: ${l.forward}`])] : []),
+    ...(inbound.length
+      ? [
+          "inbound:",
+          ...inbound.flatMap((l) => [
+            `  - name: ${l.name}`,
+            "    listen: 127.0.0.1:0",
+            `    forward: ${l.forward}`,
+            ...(l.proxyProtocol === undefined ? [] : [`    proxyProtocol: ${l.proxyProtocol}`]),
+          ]),
+        ]
+      : []),
     ...(outbound.length
       ? ["outbound:", ...outbound.flatMap((l) => [`  - name: ${l.name}`, "    listen: 127.0.0.1:0", `    upstream: ${l.upstream}`, `    expectedPeer: "${l.expectedPeer}"`])]
       : []),

@@ -27,7 +27,8 @@ export interface ReadyRecord {
   stateDir: string;
   meshJson: string;
   policyFiles: Record<string, string>;
-  calls: { title: string; expected: string; result: string; detail: string; status?: number; command: string }[];
+  /** `caller`: the SPIFFE ID the orders app read from its PROXY v2 header, when the call reached it. */
+  calls: { title: string; expected: string; result: string; detail: string; status?: number; caller?: string; command: string }[];
   curlNote: string;
   opensslCommand: string;
   metrics: Record<string, string>;

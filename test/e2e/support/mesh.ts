@@ -192,6 +192,7 @@ export interface InboundSpec {
   name: string;
   listen: string;
   forward: string;
+  proxyProtocol?: "v2";
 }
 
 /** One outbound listener of a sidecar config. */
