@@ -12,7 +12,8 @@ const SIGNATURE = Buffer.from("0d0a0d0a000d0a515549540a", "hex");
 const PP2_TYPE_SSL = 0x20;
 const PP2_SUBTYPE_SSL_VERSION = 0x21;
 const PP2_SUBTYPE_SSL_CIPHER = 0x23;
-const PP2_CLIENT_CERT_SESS = 0x04;
+/** Set when the client presented its certificate on this connection: clear on a resumed session. */
+const PP2_CLIENT_CERT_CONN = 0x02;
 /** The first custom TLV type: mesh-sidecar puts the peer's SPIFFE ID there. */
 const PP2_TYPE_SPIFFE_ID = 0xe0;
 
@@ -57,7 +58,7 @@ export function parseProxyV2(header: Buffer): Caller {
       tls = {
         version: subs.find((t) => t.type === PP2_SUBTYPE_SSL_VERSION)?.value.toString("latin1"),
         cipher: subs.find((t) => t.type === PP2_SUBTYPE_SSL_CIPHER)?.value.toString("latin1"),
-        resumed: ((tlv.value[0] ?? 0) & PP2_CLIENT_CERT_SESS) !== 0,
+        resumed: ((tlv.value[0] ?? 0) & PP2_CLIENT_CERT_CONN) === 0,
       };
     }
   }

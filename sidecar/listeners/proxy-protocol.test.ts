@@ -16,7 +16,7 @@ describe("proxyV2Header", () => {
     const h = readProxyV2(proxyV2Header(FACTS));
     expect(h).toMatchObject({ command: "PROXY", transport: "STREAM", family: "AF_INET", source: FACTS.source, destination: FACTS.destination });
     expect(h.tlvs.map((t) => t.type)).toEqual([0x20, 0xe0]);
-    expect(h.ssl).toMatchObject({ client: 0x01 | 0x02, verify: 0 });
+    expect(h.ssl).toMatchObject({ client: 0x01 | 0x02 | 0x04, verify: 0 });
     expect(h.ssl?.subs.map((t) => t.type)).toEqual([0x21, 0x23]);
     expect(subText(h, 0x21)).toBe("TLSv1.3");
     expect(subText(h, 0x23)).toBe("TLS_AES_256_GCM_SHA384");
@@ -24,16 +24,16 @@ describe("proxyV2Header", () => {
     expect(h.rest.length).toBe(0);
   });
 
-  it("sets PP2_CLIENT_CERT_SESS when the TLS session was resumed", () => {
-    expect(readProxyV2(proxyV2Header({ ...FACTS, resumed: true })).ssl?.client).toBe(0x01 | 0x02 | 0x04);
+  it("sets PP2_CLIENT_CERT_SESS without PP2_CLIENT_CERT_CONN when the TLS session was resumed (no certificate on this connection)", () => {
+    expect(readProxyV2(proxyV2Header({ ...FACTS, resumed: true })).ssl?.client).toBe(0x01 | 0x04);
   });
 
   it("has the exact bytes the spec lays out (fixed part, addresses, ports, TLV lengths)", () => {
     const b = proxyV2Header(FACTS);
     expect(b.subarray(0, 16).toString("hex")).toBe(`0d0a0d0a000d0a515549540a2111${(b.length - 16).toString(16).padStart(4, "0")}`);
     expect(b.subarray(16, 28).toString("hex")).toBe("7f0000017f000002c3cb3a9e");
-    // 0x20, length 1 + 4 + (3 + 7) + (3 + 22) = 40, client 0x03, verify 0
-    expect(b.subarray(28, 36).toString("hex")).toBe("2000280300000000");
+    // 0x20, length 1 + 4 + (3 + 7) + (3 + 22) = 40, client 0x07, verify 0
+    expect(b.subarray(28, 36).toString("hex")).toBe("2000280700000000");
     expect(b.subarray(36, 46).toString("latin1")).toBe("\x21\x00\x07TLSv1.3");
     expect(b[71]).toBe(0xe0);
     expect(b.readUInt16BE(72)).toBe(Buffer.byteLength(FACTS.peerId));

@@ -90,7 +90,10 @@ export function proxyV2Header(facts: ProxyHeaderFacts): Buffer {
   at = out.writeUInt16BE(facts.destination.port, at);
 
   at = tlvHeader(out, at, PP2.TYPE_SSL, sslValueLength);
-  out[at++] = PP2.CLIENT_SSL | PP2.CLIENT_CERT_CONN | (facts.resumed ? PP2.CLIENT_CERT_SESS : 0);
+  // The spec's meaning: CERT_CONN = a certificate was presented on this connection (a full
+  // handshake), CERT_SESS = at least once in the TLS session (always, since we require one).
+  // A resumed connection presented none itself, so it has CERT_SESS without CERT_CONN, as haproxy sets them.
+  out[at++] = PP2.CLIENT_SSL | PP2.CLIENT_CERT_SESS | (facts.resumed ? 0 : PP2.CLIENT_CERT_CONN);
   // verify: 0 = the client presented a certificate and it was verified (nothing else reaches the app).
   at = out.writeUInt32BE(0, at);
   at = tlvHeader(out, at, PP2.SUBTYPE_SSL_VERSION, versionLength);

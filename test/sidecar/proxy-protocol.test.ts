@@ -3,7 +3,7 @@
  * bytes are a PROXY v2 header, read with a parser nobody here wrote
  * (test/helpers/proxy-v2.ts): the peer's address and port, the listener's,
  * the SSL TLV (client bits, verify, version and cipher as the client saw
- * them, CERT_SESS on a resumed session), and the peer's SPIFFE ID in TLV
+ * them, CERT_CONN only on a full handshake), and the peer's SPIFFE ID in TLV
  * 0xE0; then the peer's bytes, byte for byte. A listener without the key
  * sends no header; a refused peer sends the app nothing at all; a client
  * that itself sends a PROXY header fails the TLS handshake like any garbage.
@@ -111,7 +111,7 @@ describe("proxyProtocol: v2", () => {
     expect(h.source).toEqual(c.local);
     expect(h.destination).toEqual({ address: "127.0.0.1", port: sc.port("http") });
     expect(h.tlvs.map((t) => t.type)).toEqual([0x20, 0xe0]);
-    expect(h.ssl).toMatchObject({ client: 0x01 | 0x02, verify: 0 });
+    expect(h.ssl).toMatchObject({ client: 0x01 | 0x02 | 0x04, verify: 0 });
     expect(c.reused).toBe(false);
     expect(subText(h, 0x21)).toBe("TLSv1.3");
     expect(subText(h, 0x21)).toBe(c.protocol);
@@ -121,13 +121,13 @@ describe("proxyProtocol: v2", () => {
     expect(c.answer).toBe(`caller=${ID.frontend}`);
   });
 
-  it("sets PP2_CLIENT_CERT_SESS when the peer resumed its TLS session", async () => {
+  it("sets PP2_CLIENT_CERT_SESS but not PP2_CLIENT_CERT_CONN when the peer resumed its TLS session", async () => {
     const first = await call(sc.port("http"), Buffer.from("one"));
     expect(first.session).toBeDefined();
     const again = await call(sc.port("http"), Buffer.from("two"), { session: first.session as Buffer });
     expect(again.reused).toBe(true);
     const h = readProxyV2(again.atApp as Buffer);
-    expect(h.ssl).toMatchObject({ client: 0x01 | 0x02 | 0x04, verify: 0 });
+    expect(h.ssl).toMatchObject({ client: 0x01 | 0x04, verify: 0 });
     expect(h.spiffeId).toBe(ID.frontend);
     expect(h.rest.toString()).toBe("two");
   });
