@@ -3,17 +3,22 @@
  * and attestors, then serves the HTTPS API and the plain-HTTP admin port.
  * Tests start it in process; the CLI adds signal handling.
  *
- * TLS: 1.3 only. The server requests a client certificate but does not
- * require one (token callers have none); renewal callers present their SVID
- * and it is judged per request (attest/renewal-attestor.ts).
+ * TLS: 1.3 only, elliptic-curve groups only (`tls.groups`, lib/tls/groups.ts:
+ * a finite-field key share would cost 100 ms or more of CPU per ClientHello).
+ * The server requests a client certificate but does not require one (token
+ * callers have none); renewal callers present their SVID and it is judged
+ * per request (attest/renewal-attestor.ts).
  */
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { SecureContextOptions } from "node:tls";
 import type { Registry } from "prom-client";
 import { startAdminServer, type AdminServer, type Readiness } from "../../lib/admin/server.js";
 import { systemClock, type Clock } from "../../lib/clock.js";
 import { createLogger, type Logger } from "../../lib/log.js";
 import { formatHostPort, type HostPort } from "../../lib/net/address.js";
+import { AEAD_CIPHERS } from "../../lib/tls/ciphers.js";
+import { ecdhCurveOf } from "../../lib/tls/groups.js";
 import type { Attestor } from "../attest/attestor.js";
 import { createAttestors } from "../attest/attestors.js";
 import type { CaConfig } from "../config.js";
@@ -80,7 +85,12 @@ export async function startCaServer(config: CaConfig, deps: CaServerDeps = {}): 
   const authority = await loadAuthority(config, clock, deps.random);
   metrics.signingCertExpiry.set(authority.signingNotAfter.getTime() / 1000);
   metrics.rootExpiry.set(authority.bundle.earliestExpiry().getTime() / 1000);
-  const attestors = await createAttestors(config.attestation, { trustDomain: config.trustDomain, logger, cacheClock: deps.cacheClock ?? clock });
+  const attestors = await createAttestors(config.attestation, {
+    trustDomain: config.trustDomain,
+    logger,
+    cacheClock: deps.cacheClock ?? clock,
+    tlsGroups: config.tls.groups,
+  });
   const api = await startApi(config, {
     authority,
     attestors,
@@ -166,7 +176,7 @@ async function startApi(config: CaConfig, parts: ApiParts): Promise<RunningApi> 
     backdateMs: config.svid.backdateMs,
     logger,
     clock: parts.clock,
-    onRenewed: (credentials) => live.server?.setSecureContext(tlsOptions(credentials, authority)),
+    onRenewed: (credentials) => live.server?.setSecureContext(tlsOptions(credentials, authority, config.tls)),
   });
   const handlerDeps = {
     authority,
@@ -178,7 +188,7 @@ async function startApi(config: CaConfig, parts: ApiParts): Promise<RunningApi> 
     logger,
     clock: parts.clock,
   };
-  const server = createServer({ ...tlsOptions(serving.current, authority), requestCert: true, rejectUnauthorized: false }, (req, res) =>
+  const server = createServer({ ...tlsOptions(serving.current, authority, config.tls), requestCert: true, rejectUnauthorized: false }, (req, res) =>
     routeApiRequest(req, res, handlerDeps),
   );
   live.server = server;
@@ -200,13 +210,16 @@ async function startApi(config: CaConfig, parts: ApiParts): Promise<RunningApi> 
   };
 }
 
-function tlsOptions(credentials: ServingCredentials, authority: SigningAuthority): {
-  key: string;
-  cert: string;
-  ca: string;
-  minVersion: "TLSv1.3";
-} {
-  return { key: credentials.keyPem, cert: credentials.certChainPem, ca: authority.bundle.pem, minVersion: "TLSv1.3" };
+/** Every option of the API's TLS context (setSecureContext replaces them all): TLS 1.3, AEAD suites, elliptic-curve groups. */
+function tlsOptions(credentials: ServingCredentials, authority: SigningAuthority, tls: CaConfig["tls"]): SecureContextOptions {
+  return {
+    key: credentials.keyPem,
+    cert: credentials.certChainPem,
+    ca: authority.bundle.pem,
+    minVersion: "TLSv1.3",
+    ciphers: AEAD_CIPHERS,
+    ecdhCurve: ecdhCurveOf(tls.groups),
+  };
 }
 
 /** Ready while the signing certificate and the API's serving certificate are both unexpired at `nowMs`. */
