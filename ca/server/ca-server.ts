@@ -27,6 +27,7 @@ import { createCaMetrics, type CaMetrics } from "../metrics.js";
 import { SigningAuthority } from "../signing/authority.js";
 import { AuthorityError } from "../signing/errors.js";
 import { routeApiRequest } from "./api-routes.js";
+import { answerClientError } from "./client-errors.js";
 import { RateLimiter } from "./rate-limit.js";
 import { drain, listen, listenFailed } from "./server-lifecycle.js";
 import { ServingCertificate, type ServingCredentials } from "./serving-cert.js";
@@ -73,6 +74,8 @@ export interface CaServer {
 }
 
 const KEEP_ALIVE_MS = 5_000;
+// How often Node checks limits.headersTimeout and requestTimeout (its default, 30 s, would let a stalled client hold a connection 30 s past them).
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 // Independent of svid.maxTtl: short workload lifetimes (tests use 10 s) should not churn the API's certificate.
 const SERVING_CERT_LIFETIME_MS = 24 * 3600_000;
 
@@ -188,14 +191,16 @@ async function startApi(config: CaConfig, parts: ApiParts): Promise<RunningApi> 
     logger,
     clock: parts.clock,
   };
-  const server = createServer({ ...tlsOptions(serving.current, authority, config.tls), requestCert: true, rejectUnauthorized: false }, (req, res) =>
-    routeApiRequest(req, res, handlerDeps),
+  const server = createServer(
+    { ...tlsOptions(serving.current, authority, config.tls), requestCert: true, rejectUnauthorized: false, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+    (req, res) => routeApiRequest(req, res, handlerDeps),
   );
   live.server = server;
   server.requestTimeout = config.limits.requestTimeoutMs;
   server.headersTimeout = config.limits.headersTimeoutMs;
   server.keepAliveTimeout = KEEP_ALIVE_MS;
   server.on("tlsClientError", (err) => logger.debug({ err: err.message }, "TLS handshake failed"));
+  server.on("clientError", answerClientError({ metrics: parts.metrics, logger, limits: config.limits }));
 
   await listen(server, config.listen, "listen");
   serving.start();
