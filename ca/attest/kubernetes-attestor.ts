@@ -14,7 +14,7 @@ import { ApiError, ApiErrorCode, CaError, CaErrorCode } from "../errors.js";
 import { acceptBearer, DisabledBearerAttestor, type AcceptedCredential, type Attestation, type Attestor, type BearerTokenKind, type PresentedCredential } from "./attestor.js";
 import { JOIN_TOKEN_KIND } from "./join-token-attestor.js";
 import { JwksKeySource, JwksUnavailableError } from "./jwks.js";
-import { JwsError, TOKEN_ALGORITHMS, verifyJwsSignature } from "./jws.js";
+import { JwsError, refuseCriticalExtensions, TOKEN_ALGORITHMS, verifyJwsSignature } from "./jws.js";
 import {
   authorizeNamespace,
   checkKubernetesClaims,
@@ -135,6 +135,12 @@ async function verifyWithTokenReview(
   // The claims are checked locally first (the API server does not know our
   // issuer pin, lifetime bound or clock tolerance) and spare it bad tokens.
   const { header, claims } = decodeUnverified(token);
+  try {
+    refuseCriticalExtensions(header);
+  } catch (err) {
+    if (err instanceof JwsError) throw new ApiError(ApiErrorCode.UNAUTHENTICATED, err.message, { reason: err.reason });
+    throw err;
+  }
   if (typeof header.alg !== "string" || !TOKEN_ALGORITHMS.includes(header.alg)) {
     throw new ApiError(ApiErrorCode.UNAUTHENTICATED, `token algorithm is not allowed; tokens must be signed with ${TOKEN_ALGORITHMS.join(" or ")}`, {
       reason: "algorithm_not_allowed",
