@@ -31,6 +31,7 @@ import { answerClientError } from "./client-errors.js";
 import { RateLimiter } from "./rate-limit.js";
 import { drain, listen, listenFailed } from "./server-lifecycle.js";
 import { ServingCertificate, type ServingCredentials } from "./serving-cert.js";
+import { caStatus } from "./status.js";
 
 /** Injectable parts; all optional. */
 export interface CaServerDeps {
@@ -83,6 +84,7 @@ const SERVING_CERT_LIFETIME_MS = 24 * 3600_000;
 export async function startCaServer(config: CaConfig, deps: CaServerDeps = {}): Promise<CaServer> {
   const logger = deps.logger ?? createLogger({ name: "mesh-ca", level: config.log.level });
   const clock = deps.clock ?? systemClock;
+  const startedAt = new Date(clock.now());
   const metrics = deps.metrics ?? createCaMetrics(deps.registry);
 
   const authority = await loadAuthority(config, clock, deps.random);
@@ -105,12 +107,13 @@ export async function startCaServer(config: CaConfig, deps: CaServerDeps = {}): 
 
   let shuttingDown = false;
   const readiness = (): Readiness => (shuttingDown ? { ready: false, reason: "shutting down" } : credentialReadiness(clock.now(), authority, api.serving));
-  const admin = await startAdminServer({ listen: config.admin, registry: metrics.registry, readiness }).catch(async (err: unknown) => {
+  const apiUrl = `https://${formatHostPort(api.address)}`;
+  const status = (): Promise<unknown> => caStatus({ authority: () => authority, serving: () => api.serving.current, readiness, metrics, apiUrl, startedAt });
+  const admin = await startAdminServer({ listen: config.admin, registry: metrics.registry, readiness, status }).catch(async (err: unknown) => {
     await api.abort();
     throw listenFailed(config.admin, "admin", err);
   });
 
-  const apiUrl = `https://${formatHostPort(api.address)}`;
   const adminUrl = `http://${formatHostPort(admin.address)}`;
   logServing(logger, config, authority, attestors, { api: apiUrl, admin: adminUrl });
 

@@ -28,3 +28,47 @@ describe("admin server", () => {
     expect((await fetch(`${base}/metrics`, { method: "POST" })).status).toBe(405);
   });
 });
+
+describe("admin /status", () => {
+  const registry = new Registry();
+  const readiness = (): Readiness => ({ ready: true });
+
+  it("serves the program's status callback as JSON, built on every request", async () => {
+    let calls = 0;
+    server = await startAdminServer({ listen: { host: "127.0.0.1", port: 0 }, registry, readiness, status: async () => ({ calls: ++calls, at: null }) });
+    const base = `http://127.0.0.1:${server.address.port}`;
+    const first = await fetch(`${base}/status`);
+    expect(first.status).toBe(200);
+    expect(first.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(first.headers.get("cache-control")).toBe("no-store");
+    expect(await first.json()).toEqual({ calls: 1, at: null });
+    expect(await (await fetch(`${base}/status?x=1`)).json()).toEqual({ calls: 2, at: null });
+    // The other paths are unchanged, and the 404 names /status too.
+    expect(await (await fetch(`${base}/healthz`)).text()).toBe("ok\n");
+    const missing = await fetch(`${base}/nope`);
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toBe("not found: try /metrics, /healthz, /readyz or /status\n");
+    expect((await fetch(`${base}/status`, { method: "POST" })).status).toBe(405);
+  });
+
+  it("answers 500 with the reason when the callback throws", async () => {
+    server = await startAdminServer({
+      listen: { host: "127.0.0.1", port: 0 },
+      registry,
+      readiness,
+      status: () => {
+        throw new Error("no state yet");
+      },
+    });
+    const res = await fetch(`http://127.0.0.1:${server.address.port}/status`);
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: "the status could not be built: no state yet" });
+  });
+
+  it("is 404 for a program that gives no status", async () => {
+    server = await startAdminServer({ listen: { host: "127.0.0.1", port: 0 }, registry, readiness });
+    const res = await fetch(`http://127.0.0.1:${server.address.port}/status`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).toBe("not found: try /metrics, /healthz or /readyz\n");
+  });
+});

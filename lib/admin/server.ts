@@ -1,9 +1,11 @@
 /**
  * The plain-HTTP admin port both programs expose: `/metrics` (Prometheus text
  * format from the program's own registry), `/healthz` (the process is alive),
- * `/readyz` (the program can do its job; 503 with the reason when not).
+ * `/readyz` (the program can do its job; 503 with the reason when not), and,
+ * when the program gives one, `/status` (its state as JSON, for people and
+ * scripts; built by the program on each request).
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import type { HostPort } from "../net/address.js";
@@ -15,6 +17,11 @@ export interface AdminServerOptions {
   listen: HostPort;
   registry: Registry;
   readiness: () => Readiness;
+  /**
+   * The program's state for `GET /status`, serialised as JSON; without it
+   * /status is 404. Called on every request; a throw or rejection answers 500.
+   */
+  status?: () => unknown;
 }
 
 export interface AdminServer {
@@ -23,7 +30,8 @@ export interface AdminServer {
 }
 
 /** Starts the admin server; resolves once it listens. */
-export async function startAdminServer({ listen, registry, readiness }: AdminServerOptions): Promise<AdminServer> {
+export async function startAdminServer({ listen, registry, readiness, status }: AdminServerOptions): Promise<AdminServer> {
+  const paths = ["/metrics", "/healthz", "/readyz", ...(status ? ["/status"] : [])];
   const server: Server = createServer((req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("method not allowed\n");
@@ -46,9 +54,14 @@ export async function startAdminServer({ listen, registry, readiness }: AdminSer
         else res.writeHead(503, { "content-type": "text/plain" }).end(`not ready: ${state.reason}\n`);
         return;
       }
-      default:
-        res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /healthz or /readyz\n");
+      case "/status":
+        if (status) {
+          serveStatus(status, res);
+          return;
+        }
+        break;
     }
+    res.writeHead(404, { "content-type": "text/plain" }).end(`not found: try ${paths.slice(0, -1).join(", ")} or ${paths[paths.length - 1]}\n`);
   });
   // Scrapes and probes are short; don't let a stuck client hold a socket.
   server.requestTimeout = 10_000;
@@ -70,4 +83,16 @@ export async function startAdminServer({ listen, registry, readiness }: AdminSer
         server.closeAllConnections();
       }),
   };
+}
+
+/** Answers /status with the program's state as JSON; never cached, since it changes as the program runs. */
+function serveStatus(status: () => unknown, res: ServerResponse): void {
+  const headers = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
+  Promise.resolve()
+    .then(status)
+    .then(
+      (state) => res.writeHead(200, headers).end(`${JSON.stringify(state, null, 2)}\n`),
+      // The builder is the program's own code and reads no secret, so its message is safe to show.
+      (err: unknown) => res.writeHead(500, headers).end(`${JSON.stringify({ error: `the status could not be built: ${(err as Error).message ?? String(err)}` })}\n`),
+    );
 }
