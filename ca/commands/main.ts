@@ -5,6 +5,7 @@
  */
 import { UsageError } from "../../lib/cli/flags.js";
 import { ConfigError } from "../../lib/config/errors.js";
+import { versionLine } from "../../lib/version.js";
 import { runInit } from "./init.js";
 import { runIssue } from "./issue.js";
 import { runServe } from "./serve.js";
@@ -22,7 +23,8 @@ Commands:
   issue   issue an SVID offline with the CA's key
   token   create, list and revoke join tokens
 
-Run "mesh-ca <command> --help" for the flags of a command.
+Run "mesh-ca <command> --help" for the flags of a command,
+"mesh-ca --version" (or -V) for the version and Node's and OpenSSL's.
 Reference: docs/ca.md
 `;
 
@@ -43,6 +45,12 @@ export async function main(argv: string[], ctx: CommandContext = processContext(
       case "-h":
       case "help":
         ctx.stdout.write(USAGE);
+        return 0;
+      case "--version":
+      case "-V":
+        // The OpenSSL version decides TLS behaviour (e.g. whether tls.groups may name X25519MLKEM768).
+        if (rest.length > 0) throw new UsageError(`mesh-ca ${command}: takes no arguments, got ${rest.join(" ")}\nrun "mesh-ca --help" for usage`);
+        ctx.stdout.write(`${versionLine("mesh-ca")}\n`);
         return 0;
       case undefined:
         ctx.stderr.write(USAGE);

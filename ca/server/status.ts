@@ -8,6 +8,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import type { Readiness } from "../../lib/admin/server.js";
+import { versionInfo, type VersionInfo } from "../../lib/version.js";
 import { ISSUANCE_METHODS, ISSUANCE_RESULTS, HTTP_REFUSAL_CODES, type CaMetrics, type HttpRefusalCode, type IssuanceMethod, type IssuanceResult } from "../metrics.js";
 import type { SigningAuthority } from "../signing/authority.js";
 import type { ServingCredentials } from "./serving-cert.js";
@@ -27,6 +28,7 @@ export interface CertificateStatus {
 /** The whole /status document. */
 export interface CaStatus {
   readonly program: "mesh-ca";
+  readonly version: VersionInfo;
   readonly startedAt: string;
   readonly trustDomain: string;
   /** As /readyz: the reason is there only when not ready. */
@@ -64,6 +66,7 @@ export async function caStatus(s: CaStatusSources): Promise<CaStatus> {
   const servingLeaf = new X509Certificate(s.serving().certChainPem);
   return {
     program: "mesh-ca",
+    version: versionInfo(),
     startedAt: s.startedAt.toISOString(),
     trustDomain: authority.trustDomain.name,
     readiness: readiness.ready ? { ready: true } : { ready: false, reason: readiness.reason },

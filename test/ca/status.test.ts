@@ -56,6 +56,7 @@ describe("mesh-ca GET /status", () => {
     expect([s.http, s.type]).toEqual([200, "application/json; charset=utf-8"]);
     expect(s.json).toMatchObject({
       program: "mesh-ca",
+      version: { version: expect.stringMatching(/^\d+\.\d+\.\d+/), node: process.versions.node, openssl: process.versions.openssl },
       trustDomain: "example.org",
       readiness: { ready: true },
       api: ca.server.apiUrl,
