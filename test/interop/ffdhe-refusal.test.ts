@@ -117,7 +117,7 @@ describe("finite-field key exchange is refused by every TLS endpoint (D(HE)at)",
       const connections = mesh.backend.connections;
       const logged = mesh.orders.proc?.jsonLines().length ?? 0;
       const r = await connectWith(mesh.ordersInbound, group, tlsAs);
-      expect(r).toMatchObject({ connected: false, answer: "", error: "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE" });
+      expect(r).toMatchObject({ connected: false, answer: "", error: expect.stringMatching(/ALERT_HANDSHAKE_FAILURE$/) });
       await waitFor("the refusal to be counted", async () => (await inboundMetric("protocol_error")) === before + 1);
       expect(mesh.backend.connections).toBe(connections);
       const lines = (mesh.orders.proc?.jsonLines() ?? []).slice(logged).filter((l) => l.msg === "refused connection: TLS handshake failed");
