@@ -31,8 +31,18 @@ describe("loadCaConfig", () => {
     expect(config.limits).toEqual({ maxBodyBytes: 65536, requestTimeoutMs: 10_000, headersTimeoutMs: 5_000, ratePerIdentity: 10, rateBurst: 20 });
     expect(config.shutdownGraceMs).toBe(CA_DEFAULTS.shutdownGraceMs);
     expect(config.log.level).toBe("info");
+    expect(config.tls).toEqual({ groups: ["X25519", "P-256"] });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.limits)).toBe(true);
+  });
+
+  it("takes tls.groups as a list of elliptic-curve groups and refuses finite-field or unknown ones with line:col", () => {
+    expect(loadCaConfig(`${MINIMAL}tls:\n  groups: [X25519, P-256, P-384]\n`, "/etc/mesh/ca.yaml", {}).tls.groups).toEqual(["X25519", "P-256", "P-384"]);
+    expect(errorsOf(`${MINIMAL}tls:\n  groups: [ffdhe8192, X448]\n`)).toEqual([
+      expect.stringMatching(/^\/etc\/mesh\/ca\.yaml:6:12: tls\.groups\[0\]: ffdhe8192 is a finite-field group: refused, .*; use X25519, P-256, P-384 or X25519MLKEM768/),
+      expect.stringMatching(/^\/etc\/mesh\/ca\.yaml:6:23: tls\.groups\[1\]: unknown key-exchange group "X448"; expected X25519, P-256, P-384 or X25519MLKEM768/),
+    ]);
+    expect(errorsOf(`${MINIMAL}tls:\n  minVersion: TLSv1.2\n`)).toEqual([expect.stringMatching(/ca\.yaml:6:3: tls\.minVersion: unknown key \(expected one of: groups\)/)]);
   });
 
   it("reads the documented Kubernetes block in both modes", () => {

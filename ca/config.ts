@@ -11,6 +11,7 @@ import { asDuration, asEnum, asHostPort, asInteger, asString, asTrustDomain, asU
 import { ConfigError } from "../lib/config/errors.js";
 import type { HostPort } from "../lib/net/address.js";
 import type { TrustDomain } from "../lib/spiffe/id.js";
+import { DEFAULT_GROUPS, readTlsGroups, type TlsGroup } from "../lib/tls/groups.js";
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -96,6 +97,8 @@ export interface CaConfig {
     ratePerIdentity: number;
     rateBurst: number;
   };
+  /** TLS of the API and of the CA's own clients (TokenReview, JWKS URL); the protocol is fixed at TLS 1.3 for the API. */
+  tls: { groups: readonly TlsGroup[] };
   shutdownGraceMs: number;
   log: { level: LogLevel };
 }
@@ -159,6 +162,7 @@ export function loadCaConfig(text: string, file: string, env: NodeJS.ProcessEnv 
         ratePerIdentity: CA_DEFAULTS.ratePerIdentity,
         rateBurst: CA_DEFAULTS.rateBurst,
       })),
+      tls: root.object("tls", (f) => ({ groups: readTlsGroups(f) }), () => ({ groups: DEFAULT_GROUPS })),
       shutdownGraceMs: root.optional("shutdownGrace", asDuration({ max: 10 * MINUTE }), CA_DEFAULTS.shutdownGraceMs),
       log: root.object("log", (f) => ({ level: f.optional("level", asEnum(LOG_LEVELS), CA_DEFAULTS.logLevel) }), () => ({
         level: CA_DEFAULTS.logLevel,

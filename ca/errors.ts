@@ -9,12 +9,18 @@ import { CodedError, type CodeOf } from "../lib/errors.js";
 /** Codes of the HTTP API's `{"error": {"code", "message"}}` answers. */
 export const ApiErrorCode = {
   INVALID_REQUEST: "INVALID_REQUEST",
+  /** The bytes are not an HTTP/1.1 request (refused before routing; see server/client-errors.ts). */
+  MALFORMED_REQUEST: "MALFORMED_REQUEST",
   INVALID_CSR: "INVALID_CSR",
   UNAUTHENTICATED: "UNAUTHENTICATED",
   FORBIDDEN: "FORBIDDEN",
   NOT_FOUND: "NOT_FOUND",
   METHOD_NOT_ALLOWED: "METHOD_NOT_ALLOWED",
+  /** The request was not complete within limits.headersTimeout / limits.requestTimeout. */
+  REQUEST_TIMEOUT: "REQUEST_TIMEOUT",
   BODY_TOO_LARGE: "BODY_TOO_LARGE",
+  /** The request's headers exceed Node's limit (16 KiB). */
+  HEADERS_TOO_LARGE: "HEADERS_TOO_LARGE",
   UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
   RATE_LIMITED: "RATE_LIMITED",
   INTERNAL: "INTERNAL",
@@ -25,12 +31,15 @@ export type ApiErrorCode = CodeOf<typeof ApiErrorCode>;
 /** The HTTP status of each API error code. */
 export const API_ERROR_STATUS: Readonly<Record<ApiErrorCode, number>> = {
   INVALID_REQUEST: 400,
+  MALFORMED_REQUEST: 400,
   INVALID_CSR: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
   BODY_TOO_LARGE: 413,
+  HEADERS_TOO_LARGE: 431,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
   INTERNAL: 500,

@@ -14,6 +14,10 @@ export type IssuanceMethod = (typeof ISSUANCE_METHODS)[number];
 export const ISSUANCE_RESULTS = ["issued", "unauthenticated", "forbidden", "invalid_csr", "rate_limited", "error"] as const;
 export type IssuanceResult = (typeof ISSUANCE_RESULTS)[number];
 
+/** Codes of the API's answers to requests refused before they were parsed (label `code` of mesh_ca_http_refusals_total). */
+export const HTTP_REFUSAL_CODES = ["HEADERS_TOO_LARGE", "MALFORMED_REQUEST", "REQUEST_TIMEOUT"] as const;
+export type HttpRefusalCode = (typeof HTTP_REFUSAL_CODES)[number];
+
 /** The CA's metrics, registered in one registry. */
 export interface CaMetrics {
   readonly registry: Registry;
@@ -21,6 +25,8 @@ export interface CaMetrics {
   readonly signDuration: Histogram;
   readonly signingCertExpiry: Gauge;
   readonly rootExpiry: Gauge;
+  /** Requests refused by the HTTP layer, before routing (server/client-errors.ts). */
+  readonly httpRefusals: Counter<"code">;
 }
 
 /** Creates the metrics in `registry` (a new one by default), with every method×result pair at 0. */
@@ -51,5 +57,12 @@ export function createCaMetrics(registry: Registry = new Registry(), { processMe
     help: "Earliest notAfter among the published trust bundle's roots, as a Unix timestamp.",
     registers: [registry],
   });
-  return { registry, svidRequests, signDuration, signingCertExpiry, rootExpiry };
+  const httpRefusals = new Counter({
+    name: "mesh_ca_http_refusals_total",
+    help: "API requests refused before they were parsed (oversized headers, malformed HTTP, too slow), by the code of the answer.",
+    labelNames: ["code"] as const,
+    registers: [registry],
+  });
+  for (const code of HTTP_REFUSAL_CODES) httpRefusals.inc({ code }, 0);
+  return { registry, svidRequests, signDuration, signingCertExpiry, rootExpiry, httpRefusals };
 }

@@ -47,7 +47,7 @@ describe("loadSidecarConfig", () => {
     expect(config.ca.tokenFile).toBe("/etc/mesh/token");
     expect(config.ca.bundleRefreshMs).toBe(SIDECAR_DEFAULTS.bundleRefreshMs);
     expect(config.admin).toEqual({ host: "127.0.0.1", port: 15020 });
-    expect(config.tls).toEqual({ minVersion: "TLSv1.3", sessionResumption: true });
+    expect(config.tls).toEqual({ minVersion: "TLSv1.3", sessionResumption: true, groups: ["X25519", "P-256"] });
     expect(config.renewal).toEqual({ fraction: 0.5, jitter: 0.1, backoffBaseMs: 1_000, backoffCapMs: 30_000 });
     expect(config.log.level).toBe("info");
     expect(config.warnings).toEqual(["no inbound or outbound listener is configured"]);
@@ -130,6 +130,16 @@ describe("loadSidecarConfig", () => {
     ]);
     expect(errorsOf(listener("    proxyProtocol: 2\n"))).toEqual([expect.stringMatching(/sidecar\.yaml:10:20: inbound\[0\]\.proxyProtocol: .*got 2$/)]);
     expect(errorsOf(listener("    proxyProtocol: true\n"))).toEqual([expect.stringMatching(/sidecar\.yaml:10:20: inbound\[0\]\.proxyProtocol: .*got true$/)]);
+  });
+
+  it("takes tls.groups as a list of elliptic-curve groups and refuses finite-field ones where they stand", () => {
+    expect(loadSidecarConfig(`${MINIMAL}tls:\n  groups: [P-384, X25519]\n`, "s.yaml", {}).tls.groups).toEqual(["P-384", "X25519"]);
+    expect(errorsOf(`${MINIMAL}tls:\n  minVersion: TLSv1.2\n  groups:\n    - X25519\n    - ffdhe2048\n`)).toEqual([
+      expect.stringMatching(/^\/etc\/mesh\/sidecar\.yaml:10:7: tls\.groups\[1\]: ffdhe2048 is a finite-field group: refused, .*; use X25519, P-256, P-384 or X25519MLKEM768/),
+    ]);
+    expect(errorsOf(`${MINIMAL}tls:\n  groups: [secp521r1]\n`)).toEqual([
+      expect.stringMatching(/sidecar\.yaml:7:12: tls\.groups\[0\]: unknown key-exchange group "secp521r1"; expected X25519, P-256, P-384 or X25519MLKEM768/),
+    ]);
   });
 
   it("binds an outbound listener given only a port to loopback", () => {

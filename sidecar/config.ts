@@ -10,6 +10,7 @@ import { ConfigSource, describe, type Field, ValueError, type ValueParser } from
 import { asBoolean, asDuration, asEnum, asHostPort, asIdPattern, asInteger, asSpiffeId, asString, asTrustDomain, asUrl } from "../lib/config/values.js";
 import type { SpiffeId, TrustDomain } from "../lib/spiffe/id.js";
 import type { IdPattern } from "../lib/spiffe/pattern.js";
+import { DEFAULT_GROUPS, readTlsGroups, type TlsGroup } from "../lib/tls/groups.js";
 
 /** TLS versions the sidecar accepts as a minimum. */
 export type TlsMinVersion = "TLSv1.2" | "TLSv1.3";
@@ -70,6 +71,11 @@ export interface TlsConfig {
    * expiry, policy or expectedPeer) like a new one.
    */
   readonly sessionResumption: boolean;
+  /**
+   * Key-exchange groups offered and accepted by every listener and by the
+   * client to mesh-ca (lib/tls/groups.ts): elliptic curves only.
+   */
+  readonly groups: readonly TlsGroup[];
 }
 
 /** Renewal timing (lib/spiffe renewAt and backoff). */
@@ -109,6 +115,7 @@ export const SIDECAR_DEFAULTS = {
   drainGraceMs: 25_000, // 25s, under Kubernetes' 30s terminationGracePeriodSeconds
   minVersion: "TLSv1.3" as TlsMinVersion,
   sessionResumption: true,
+  groups: DEFAULT_GROUPS,
   fraction: 0.5,
   jitter: 0.1,
   backoffBaseMs: 1_000,
@@ -217,8 +224,9 @@ export function loadSidecarConfig(text: string, file: string, env: NodeJS.Proces
         (f) => ({
           minVersion: f.optional("minVersion", asEnum<TlsMinVersion>(["TLSv1.2", "TLSv1.3"]), SIDECAR_DEFAULTS.minVersion),
           sessionResumption: f.optional("sessionResumption", asBoolean, SIDECAR_DEFAULTS.sessionResumption),
+          groups: readTlsGroups(f),
         }),
-        () => ({ minVersion: SIDECAR_DEFAULTS.minVersion, sessionResumption: SIDECAR_DEFAULTS.sessionResumption }),
+        () => ({ minVersion: SIDECAR_DEFAULTS.minVersion, sessionResumption: SIDECAR_DEFAULTS.sessionResumption, groups: SIDECAR_DEFAULTS.groups }),
       ),
       renewal: root.object("renewal", readRenewal, () => readRenewal(undefined)),
       log: root.object(

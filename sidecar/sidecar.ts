@@ -138,7 +138,7 @@ function openCredentialStore({ config, metrics }: Assembly, bootstrap: TrustBund
 
 /** The renewer that keeps an SVID in store, asking mesh-ca over HTTPS checked against the roots in store. */
 function createRenewer({ config, metrics, log, clock }: Assembly, store: CredentialStore, key: WorkloadKey, random: (() => number) | undefined): Renewer {
-  const client = new CaClient({ url: config.ca.url, trustedRoots: () => store.bundle.pem });
+  const client = new CaClient({ url: config.ca.url, trustedRoots: () => store.bundle.pem, groups: config.tls.groups });
   return new Renewer({ config, client, store, key, metrics, log, clock, ...(random ? { random } : {}) });
 }
 

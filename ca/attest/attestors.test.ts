@@ -20,6 +20,7 @@ import { generateJoinToken } from "../tokens/join-token.js";
 import { createEmptyTokenStore } from "../tokens/store.js";
 import { presentedCredential, type Attestor, type PresentedCredential } from "./attestor.js";
 import { attestorFor, createAttestors } from "./attestors.js";
+import { DEFAULT_GROUPS } from "../../lib/tls/groups.js";
 
 const td = TrustDomain.parse("example.org");
 const logger = createLogger({ name: "test", format: "json", destination: new Writable({ write: (_c, _e, done) => done() }) });
@@ -39,7 +40,7 @@ afterAll(async () => {
 
 async function attestorsFor(...blocks: string[]): Promise<readonly Attestor[]> {
   const config = loadCaConfig(`trustDomain: example.org\nattestation:\n  ${blocks.join("  ")}`, join(dir.path, "ca.yaml"), {});
-  return createAttestors(config.attestation, { trustDomain: td, logger, cacheClock: systemClock });
+  return createAttestors(config.attestation, { trustDomain: td, logger, cacheClock: systemClock, tlsGroups: DEFAULT_GROUPS });
 }
 
 /** A TLS socket whose peer sent a certificate with this serial. */

@@ -14,6 +14,7 @@
 import type { Clock } from "../../lib/clock.js";
 import type { Logger } from "../../lib/log.js";
 import type { TrustDomain } from "../../lib/spiffe/id.js";
+import type { TlsGroup } from "../../lib/tls/groups.js";
 import type { CaConfig } from "../config.js";
 import type { AcceptedCredential, Attestor, PresentedCredential } from "./attestor.js";
 import { createJoinTokenAttestor } from "./join-token-attestor.js";
@@ -26,11 +27,18 @@ export interface AttestorDeps {
   logger: Logger;
   /** Clock of caches and cooldowns (JWKS refetch, TokenReview cache). */
   cacheClock: Clock;
+  /** Key-exchange groups of the CA's own TLS clients (TokenReview, JWKS URL): the config's `tls.groups`. */
+  tlsGroups: readonly TlsGroup[];
 }
 
 /** Builds every attestation method of the config; throws CaError when one cannot start (e.g. an unreadable JWKS file). */
 export async function createAttestors(attestation: CaConfig["attestation"], deps: AttestorDeps): Promise<readonly Attestor[]> {
-  const kubernetes = await createKubernetesAttestor(attestation.kubernetes, { trustDomain: deps.trustDomain, logger: deps.logger, clock: deps.cacheClock });
+  const kubernetes = await createKubernetesAttestor(attestation.kubernetes, {
+    trustDomain: deps.trustDomain,
+    logger: deps.logger,
+    clock: deps.cacheClock,
+    tlsGroups: deps.tlsGroups,
+  });
   const joinTokens = await createJoinTokenAttestor(attestation.joinTokens, { trustDomain: deps.trustDomain, logger: deps.logger });
   return [kubernetes, joinTokens, new RenewalAttestor(deps.trustDomain)];
 }

@@ -11,6 +11,8 @@ import { readFile, stat } from "node:fs/promises";
 import { request } from "node:https";
 import { createLocalJWKSet, errors, type JSONWebKeySet } from "jose";
 import { systemClock, type Clock } from "../../lib/clock.js";
+import { AEAD_CIPHERS } from "../../lib/tls/ciphers.js";
+import { DEFAULT_GROUPS, ecdhCurveOf, type TlsGroup } from "../../lib/tls/groups.js";
 import { CodedError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/log.js";
 import type { JwsKeyResolver } from "./jws.js";
@@ -33,6 +35,8 @@ export interface JwksSourceOptions {
   /** Clock for the refetch cooldown; default systemClock. */
   clock?: Clock;
   fetchTimeoutMs?: number;
+  /** Key-exchange groups offered to the URL's server (the CA's `tls.groups`); default DEFAULT_GROUPS. */
+  groups?: readonly TlsGroup[];
 }
 
 type LocalSet = ReturnType<typeof createLocalJWKSet>;
@@ -106,7 +110,7 @@ export class JwksKeySource {
     this.inFlight ??= (async () => {
       this.lastFetchAt = this.clock.now();
       try {
-        const body = await fetchJson(this.opts.url as URL, this.opts.caFile, this.opts.fetchTimeoutMs ?? 5000);
+        const body = await fetchJson(this.opts.url as URL, { caFile: this.opts.caFile, groups: this.opts.groups ?? DEFAULT_GROUPS }, this.opts.fetchTimeoutMs ?? 5000);
         this.keys = parseKeySet(body, (this.opts.url as URL).href);
         this.opts.logger.info({ url: this.opts.url?.href, keys: this.keyCount }, "loaded the Kubernetes JWKS");
       } finally {
@@ -145,10 +149,12 @@ function parseKeySet(value: unknown, where: string): LocalSet {
   }
 }
 
-function fetchJson(url: URL, caFile: string | undefined, timeoutMs: number): Promise<unknown> {
-  const ca = caFile === undefined ? undefined : readFileSync(caFile, "utf8");
+function fetchJson(url: URL, tls: { caFile: string | undefined; groups: readonly TlsGroup[] }, timeoutMs: number): Promise<unknown> {
+  const ca = tls.caFile === undefined ? undefined : readFileSync(tls.caFile, "utf8");
+  // ECDHE and AEAD only, as on every TLS endpoint of ours (lib/tls/).
+  const options = { method: "GET", headers: { accept: "application/json" }, timeout: timeoutMs, ciphers: AEAD_CIPHERS, ecdhCurve: ecdhCurveOf(tls.groups), ...(ca ? { ca } : {}) };
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: "GET", headers: { accept: "application/json" }, timeout: timeoutMs, ...(ca ? { ca } : {}) }, (res) => {
+    const req = request(url, options, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on("data", (chunk: Buffer) => {

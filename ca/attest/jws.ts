@@ -4,7 +4,7 @@
  * the claims layer (kubernetes-claims.ts) so the Wycheproof JWS vectors,
  * whose payloads are not Kubernetes tokens, exercise exactly this code.
  */
-import { compactVerify, errors, type CompactJWSHeaderParameters, type CompactVerifyGetKey } from "jose";
+import { compactVerify, decodeProtectedHeader, errors, type CompactJWSHeaderParameters, type CompactVerifyGetKey } from "jose";
 import { CodedError, type CodeOf } from "../../lib/errors.js";
 
 /** Algorithms a Kubernetes API server signs service-account tokens with. Never `none`, never HMAC. */
@@ -14,6 +14,7 @@ export const TOKEN_ALGORITHMS: readonly string[] = Object.freeze(["RS256", "ES25
 export const JwsErrorCode = {
   MALFORMED: "JWS_MALFORMED",
   ALGORITHM_NOT_ALLOWED: "JWS_ALGORITHM_NOT_ALLOWED",
+  CRITICAL_EXTENSION: "JWS_CRITICAL_EXTENSION",
   UNKNOWN_KEY: "JWS_UNKNOWN_KEY",
   BAD_SIGNATURE: "JWS_BAD_SIGNATURE",
 } as const;
@@ -23,6 +24,7 @@ export type JwsErrorCode = CodeOf<typeof JwsErrorCode>;
 const LOG_REASON: Readonly<Record<JwsErrorCode, string>> = {
   JWS_MALFORMED: "malformed",
   JWS_ALGORITHM_NOT_ALLOWED: "algorithm_not_allowed",
+  JWS_CRITICAL_EXTENSION: "unknown_critical_extension",
   JWS_UNKNOWN_KEY: "unknown_key",
   JWS_BAD_SIGNATURE: "bad_signature",
 };
@@ -45,8 +47,8 @@ export interface VerifiedJws {
 export type JwsKeyResolver = CompactVerifyGetKey;
 
 /**
- * Verifies a compact-serialised JWS: exactly three base64url parts, `alg`
- * in `algorithms`, `crit` understood, key chosen by `kid`/`alg` from the
+ * Verifies a compact-serialised JWS: exactly three base64url parts, no
+ * `crit` (refuseCriticalExtensions), `alg` in `algorithms`, key chosen by `kid`/`alg` from the
  * resolver (jose skips keys whose `use` or `key_ops` forbid verification,
  * and symmetric keys), RSA keys of 2048 bits or more. Throws JwsError.
  */
@@ -55,6 +57,7 @@ export async function verifyJwsSignature(
   keys: JwsKeyResolver,
   algorithms: readonly string[] = TOKEN_ALGORITHMS,
 ): Promise<VerifiedJws> {
+  refuseCriticalExtensions(protectedHeaderOf(jws));
   try {
     const result = await compactVerify(jws, keys, { algorithms: [...algorithms] });
     return { header: result.protectedHeader, payload: result.payload };
@@ -62,6 +65,37 @@ export async function verifyJwsSignature(
     // Anything but a verdict on the token (e.g. the JWKS URL is unreachable) passes through.
     if (err instanceof errors.JOSEError || err instanceof TypeError) throw toJwsError(err, algorithms);
     throw err;
+  }
+}
+
+/**
+ * Refuses a header with a `crit` parameter (RFC 7515 §4.1.11: a recipient
+ * must reject critical extensions it does not understand, and mesh-ca
+ * understands none; Kubernetes service-account tokens carry none). Without
+ * this check jose's refusal (JOSENotSupported) read as a wrong algorithm.
+ * Both modes run it, so a token is refused for the same reason in each.
+ * Throws JwsError CRITICAL_EXTENSION, or MALFORMED when `crit` is not a
+ * non-empty list of names of parameters the header has.
+ */
+export function refuseCriticalExtensions(header: Record<string, unknown> | undefined): void {
+  if (header === undefined || !("crit" in header)) return;
+  const crit = header.crit;
+  if (!Array.isArray(crit) || crit.length === 0 || !crit.every((name) => typeof name === "string" && name !== "crit" && name in header)) {
+    throw new JwsError(JwsErrorCode.MALFORMED, 'token header\'s "crit" is not a list of the names of parameters in the header (RFC 7515 §4.1.11)');
+  }
+  const names = crit.slice(0, 5).map((name) => JSON.stringify(String(name).slice(0, 40)));
+  throw new JwsError(
+    JwsErrorCode.CRITICAL_EXTENSION,
+    `token header has critical extension${crit.length === 1 ? "" : "s"} ${names.join(", ")}${crit.length > 5 ? ", ..." : ""} that mesh-ca does not understand; Kubernetes service-account tokens have none (remove "crit" from the header)`,
+  );
+}
+
+/** The decoded protected header of a compact JWS, or undefined when it does not decode (jose then says why). */
+function protectedHeaderOf(jws: string): Record<string, unknown> | undefined {
+  try {
+    return decodeProtectedHeader(jws) as Record<string, unknown>;
+  } catch {
+    return undefined;
   }
 }
 

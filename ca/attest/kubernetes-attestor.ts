@@ -8,12 +8,13 @@
 import type { Clock } from "../../lib/clock.js";
 import { secretHash, type Logger } from "../../lib/log.js";
 import type { TrustDomain } from "../../lib/spiffe/id.js";
+import type { TlsGroup } from "../../lib/tls/groups.js";
 import type { KubernetesAttestationConfig } from "../config.js";
 import { ApiError, ApiErrorCode, CaError, CaErrorCode } from "../errors.js";
 import { acceptBearer, DisabledBearerAttestor, type AcceptedCredential, type Attestation, type Attestor, type BearerTokenKind, type PresentedCredential } from "./attestor.js";
 import { JOIN_TOKEN_KIND } from "./join-token-attestor.js";
 import { JwksKeySource, JwksUnavailableError } from "./jwks.js";
-import { JwsError, TOKEN_ALGORITHMS, verifyJwsSignature } from "./jws.js";
+import { JwsError, refuseCriticalExtensions, TOKEN_ALGORITHMS, verifyJwsSignature } from "./jws.js";
 import {
   authorizeNamespace,
   checkKubernetesClaims,
@@ -30,6 +31,8 @@ export interface KubernetesAttestorDeps {
   logger: Logger;
   /** Clock of the JWKS refetch cooldown and the TokenReview cache; default systemClock. */
   clock?: Clock;
+  /** Key-exchange groups of the TokenReview and JWKS-URL clients; default lib/tls DEFAULT_GROUPS. */
+  tlsGroups?: readonly TlsGroup[];
 }
 
 /** Kubernetes tokens are the bearer tokens that are not join tokens; the log names one by a short hash. */
@@ -72,13 +75,19 @@ export class KubernetesAttestor implements Attestor {
         ...(jwks.caFile === undefined ? {} : { caFile: jwks.caFile }),
         refetchCooldownMs: jwks.refetchCooldownMs,
         logger: deps.logger,
+        ...(deps.tlsGroups ? { groups: deps.tlsGroups } : {}),
         ...(deps.clock ? { clock: deps.clock } : {}),
       });
       return new KubernetesAttestor(config.mode, policy, (token, now) => verifyWithJwks(token, now, source, policy));
     }
     const review = config.tokenReview;
     if (!review) throw new Error("tokenReview mode without a tokenReview block");
-    const client = new TokenReviewClient({ ...review, audience: config.audience, ...(deps.clock ? { clock: deps.clock } : {}) });
+    const client = new TokenReviewClient({
+      ...review,
+      audience: config.audience,
+      ...(deps.clock ? { clock: deps.clock } : {}),
+      ...(deps.tlsGroups ? { groups: deps.tlsGroups } : {}),
+    });
     return new KubernetesAttestor(config.mode, policy, (token, now) => verifyWithTokenReview(token, now, client, policy));
   }
 
@@ -126,6 +135,12 @@ async function verifyWithTokenReview(
   // The claims are checked locally first (the API server does not know our
   // issuer pin, lifetime bound or clock tolerance) and spare it bad tokens.
   const { header, claims } = decodeUnverified(token);
+  try {
+    refuseCriticalExtensions(header);
+  } catch (err) {
+    if (err instanceof JwsError) throw new ApiError(ApiErrorCode.UNAUTHENTICATED, err.message, { reason: err.reason });
+    throw err;
+  }
   if (typeof header.alg !== "string" || !TOKEN_ALGORITHMS.includes(header.alg)) {
     throw new ApiError(ApiErrorCode.UNAUTHENTICATED, `token algorithm is not allowed; tokens must be signed with ${TOKEN_ALGORITHMS.join(" or ")}`, {
       reason: "algorithm_not_allowed",

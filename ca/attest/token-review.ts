@@ -12,6 +12,8 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
 import { systemClock, type Clock } from "../../lib/clock.js";
+import { AEAD_CIPHERS } from "../../lib/tls/ciphers.js";
+import { DEFAULT_GROUPS, ecdhCurveOf, type TlsGroup } from "../../lib/tls/groups.js";
 import { ApiError, ApiErrorCode } from "../errors.js";
 
 /** Options of TokenReviewClient. */
@@ -26,6 +28,8 @@ export interface TokenReviewOptions {
   /** Clock for cache expiry; default systemClock. */
   clock?: Clock;
   timeoutMs?: number;
+  /** Key-exchange groups offered to the API server (the CA's `tls.groups`); default DEFAULT_GROUPS. */
+  groups?: readonly TlsGroup[];
 }
 
 /** The API server's verdict on a token that it authenticated. */
@@ -113,7 +117,8 @@ export class TokenReviewClient {
       spec: { token, audiences: [this.opts.audience] },
     });
     const url = new URL("/apis/authentication.k8s.io/v1/tokenreviews", this.opts.apiServer);
-    const { status, text } = await post(url, body, ownToken.trim(), ca, this.opts.timeoutMs ?? 5000).catch((err: unknown) => {
+    const tls = { ca, groups: this.opts.groups ?? DEFAULT_GROUPS };
+    const { status, text } = await post(url, body, ownToken.trim(), tls, this.opts.timeoutMs ?? 5000).catch((err: unknown) => {
       throw unavailable(`cannot reach the Kubernetes API at ${url.origin}`, "tokenreview_unreachable", err);
     });
     if (status !== 201 && status !== 200) {
@@ -137,13 +142,22 @@ function unavailable(logMessage: string, reason: string, cause?: unknown, detail
   });
 }
 
-function post(url: URL, body: string, bearer: string, ca: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+function post(
+  url: URL,
+  body: string,
+  bearer: string,
+  tls: { ca: string; groups: readonly TlsGroup[] },
+  timeoutMs: number,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
       {
         method: "POST",
-        ca,
+        ca: tls.ca,
+        // ECDHE and AEAD only: an answer in ffdhe8192 would cost the CA 100 ms or more of CPU per review.
+        ciphers: AEAD_CIPHERS,
+        ecdhCurve: ecdhCurveOf(tls.groups),
         timeout: timeoutMs,
         headers: {
           authorization: `Bearer ${bearer}`,

@@ -23,8 +23,8 @@ Commands:
   issue   issue an SVID offline with the CA's key
   token   create, list and revoke join tokens
 
-Run "mesh-ca <command> --help" for the flags of a command;
-"mesh-ca --version" prints the version and the Node.js and OpenSSL it runs on.
+Run "mesh-ca <command> --help" for the flags of a command,
+"mesh-ca --version" (or -V) for the version and Node's and OpenSSL's.
 Reference: docs/ca.md
 `;
 
@@ -41,14 +41,16 @@ export async function main(argv: string[], ctx: CommandContext = processContext(
         return await runIssue(rest, ctx);
       case "token":
         return await runToken(rest, ctx);
-      case "--version":
-      case "-V":
-        ctx.stdout.write(`${versionLine("mesh-ca")}\n`);
-        return 0;
       case "--help":
       case "-h":
       case "help":
         ctx.stdout.write(USAGE);
+        return 0;
+      case "--version":
+      case "-V":
+        // The OpenSSL version decides TLS behaviour (e.g. whether tls.groups may name X25519MLKEM768).
+        if (rest.length > 0) throw new UsageError(`mesh-ca ${command}: takes no arguments, got ${rest.join(" ")}\nrun "mesh-ca --help" for usage`);
+        ctx.stdout.write(`${versionLine("mesh-ca")}\n`);
         return 0;
       case undefined:
         ctx.stderr.write(USAGE);

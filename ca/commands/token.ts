@@ -11,6 +11,7 @@ import { CaError, CaErrorCode } from "../errors.js";
 import { generateJoinToken } from "../tokens/join-token.js";
 import { readTokenStore, tokenState, updateTokenStore, type JoinTokenRecord } from "../tokens/store.js";
 import { FlagProblems, type CommandContext } from "./context.js";
+import { storeTrustDomain } from "./store-trust-domain.js";
 
 const DEFAULT_TTL = "24h";
 const MAX_TTL_MS = 365 * 24 * 3600_000;
@@ -23,6 +24,12 @@ export const TOKEN_CREATE_FLAGS = {
   "spiffe-id": { type: "string", required: true, placeholder: "ID", description: "the one SPIFFE ID the token can obtain, e.g. spiffe://example.org/vm/build-1" },
   ttl: { type: "string", placeholder: "DURATION", description: `how long the token can be used (default ${DEFAULT_TTL})` },
   uses: { type: "string", placeholder: "N", description: "how many SVIDs it can obtain (default 1)" },
+  "trust-domain": {
+    type: "string",
+    placeholder: "TD",
+    description: "the CA's trust domain, which the ID must belong to (default: trustDomain of --config, or of the ca.yaml beside the store)",
+  },
+  config: { type: "string", placeholder: "FILE", description: "the CA's config, for its trust domain (default: ca.yaml beside the store, as mesh-ca init writes it)" },
 } satisfies FlagSpecs;
 
 export const TOKEN_LIST_FLAGS = {
@@ -75,9 +82,23 @@ async function tokenCreate(argv: string[], ctx: CommandContext): Promise<number>
     return 0;
   }
   const problems = new FlagProblems(command);
+  const found = await storeTrustDomain({ store: flags.store as string, trustDomainFlag: flags["trust-domain"], configFlag: flags.config, env: ctx.env });
+  const domain = "problem" in found ? undefined : found;
+  if ("problem" in found) {
+    problems.check(flags.config === undefined ? "trust-domain" : "config", () => {
+      throw new Error(found.problem.replace(/^--trust-domain: /, ""));
+    });
+  }
   const id = problems.check("spiffe-id", () => {
     const parsed = SpiffeId.parse(flags["spiffe-id"] ?? "");
     if (parsed.isRoot) throw new Error("a workload ID needs a path, e.g. spiffe://example.org/vm/build-1");
+    if (domain && !domain.trustDomain.equals(parsed.trustDomain)) {
+      // The CA would refuse the token only when it is used; say so now, while it can be fixed.
+      throw new Error(
+        `${parsed.toString()} is not in the trust domain ${domain.trustDomain.name} of the CA this store belongs to (${domain.source}), which would refuse the token when it is used: ` +
+          `use an ID of the form spiffe://${domain.trustDomain.name}/..., or give --trust-domain / --config if the store belongs to another CA`,
+      );
+    }
     return parsed;
   });
   const ttlMs = problems.check("ttl", () => {

@@ -3,17 +3,22 @@
  * and attestors, then serves the HTTPS API and the plain-HTTP admin port.
  * Tests start it in process; the CLI adds signal handling.
  *
- * TLS: 1.3 only. The server requests a client certificate but does not
- * require one (token callers have none); renewal callers present their SVID
- * and it is judged per request (attest/renewal-attestor.ts).
+ * TLS: 1.3 only, elliptic-curve groups only (`tls.groups`, lib/tls/groups.ts:
+ * a finite-field key share would cost 100 ms or more of CPU per ClientHello).
+ * The server requests a client certificate but does not require one (token
+ * callers have none); renewal callers present their SVID and it is judged
+ * per request (attest/renewal-attestor.ts).
  */
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { SecureContextOptions } from "node:tls";
 import type { Registry } from "prom-client";
 import { startAdminServer, type AdminServer, type Readiness } from "../../lib/admin/server.js";
 import { systemClock, type Clock } from "../../lib/clock.js";
 import { createLogger, type Logger } from "../../lib/log.js";
 import { formatHostPort, type HostPort } from "../../lib/net/address.js";
+import { AEAD_CIPHERS } from "../../lib/tls/ciphers.js";
+import { ecdhCurveOf } from "../../lib/tls/groups.js";
 import type { Attestor } from "../attest/attestor.js";
 import { createAttestors } from "../attest/attestors.js";
 import type { CaConfig } from "../config.js";
@@ -22,9 +27,11 @@ import { createCaMetrics, type CaMetrics } from "../metrics.js";
 import { SigningAuthority } from "../signing/authority.js";
 import { AuthorityError } from "../signing/errors.js";
 import { routeApiRequest } from "./api-routes.js";
+import { answerClientError } from "./client-errors.js";
 import { RateLimiter } from "./rate-limit.js";
 import { drain, listen, listenFailed } from "./server-lifecycle.js";
 import { ServingCertificate, type ServingCredentials } from "./serving-cert.js";
+import { caStatus } from "./status.js";
 
 /** Injectable parts; all optional. */
 export interface CaServerDeps {
@@ -68,6 +75,8 @@ export interface CaServer {
 }
 
 const KEEP_ALIVE_MS = 5_000;
+// How often Node checks limits.headersTimeout and requestTimeout (its default, 30 s, would let a stalled client hold a connection 30 s past them).
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 // Independent of svid.maxTtl: short workload lifetimes (tests use 10 s) should not churn the API's certificate.
 const SERVING_CERT_LIFETIME_MS = 24 * 3600_000;
 
@@ -75,12 +84,18 @@ const SERVING_CERT_LIFETIME_MS = 24 * 3600_000;
 export async function startCaServer(config: CaConfig, deps: CaServerDeps = {}): Promise<CaServer> {
   const logger = deps.logger ?? createLogger({ name: "mesh-ca", level: config.log.level });
   const clock = deps.clock ?? systemClock;
+  const startedAt = new Date(clock.now());
   const metrics = deps.metrics ?? createCaMetrics(deps.registry);
 
   const authority = await loadAuthority(config, clock, deps.random);
   metrics.signingCertExpiry.set(authority.signingNotAfter.getTime() / 1000);
   metrics.rootExpiry.set(authority.bundle.earliestExpiry().getTime() / 1000);
-  const attestors = await createAttestors(config.attestation, { trustDomain: config.trustDomain, logger, cacheClock: deps.cacheClock ?? clock });
+  const attestors = await createAttestors(config.attestation, {
+    trustDomain: config.trustDomain,
+    logger,
+    cacheClock: deps.cacheClock ?? clock,
+    tlsGroups: config.tls.groups,
+  });
   const api = await startApi(config, {
     authority,
     attestors,
@@ -92,12 +107,13 @@ export async function startCaServer(config: CaConfig, deps: CaServerDeps = {}): 
 
   let shuttingDown = false;
   const readiness = (): Readiness => (shuttingDown ? { ready: false, reason: "shutting down" } : credentialReadiness(clock.now(), authority, api.serving));
-  const admin = await startAdminServer({ listen: config.admin, registry: metrics.registry, readiness }).catch(async (err: unknown) => {
+  const apiUrl = `https://${formatHostPort(api.address)}`;
+  const status = (): Promise<unknown> => caStatus({ authority: () => authority, serving: () => api.serving.current, readiness, metrics, apiUrl, startedAt });
+  const admin = await startAdminServer({ listen: config.admin, registry: metrics.registry, readiness, status }).catch(async (err: unknown) => {
     await api.abort();
     throw listenFailed(config.admin, "admin", err);
   });
 
-  const apiUrl = `https://${formatHostPort(api.address)}`;
   const adminUrl = `http://${formatHostPort(admin.address)}`;
   logServing(logger, config, authority, attestors, { api: apiUrl, admin: adminUrl });
 
@@ -166,7 +182,7 @@ async function startApi(config: CaConfig, parts: ApiParts): Promise<RunningApi> 
     backdateMs: config.svid.backdateMs,
     logger,
     clock: parts.clock,
-    onRenewed: (credentials) => live.server?.setSecureContext(tlsOptions(credentials, authority)),
+    onRenewed: (credentials) => live.server?.setSecureContext(tlsOptions(credentials, authority, config.tls)),
   });
   const handlerDeps = {
     authority,
@@ -178,14 +194,16 @@ async function startApi(config: CaConfig, parts: ApiParts): Promise<RunningApi> 
     logger,
     clock: parts.clock,
   };
-  const server = createServer({ ...tlsOptions(serving.current, authority), requestCert: true, rejectUnauthorized: false }, (req, res) =>
-    routeApiRequest(req, res, handlerDeps),
+  const server = createServer(
+    { ...tlsOptions(serving.current, authority, config.tls), requestCert: true, rejectUnauthorized: false, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+    (req, res) => routeApiRequest(req, res, handlerDeps),
   );
   live.server = server;
   server.requestTimeout = config.limits.requestTimeoutMs;
   server.headersTimeout = config.limits.headersTimeoutMs;
   server.keepAliveTimeout = KEEP_ALIVE_MS;
   server.on("tlsClientError", (err) => logger.debug({ err: err.message }, "TLS handshake failed"));
+  server.on("clientError", answerClientError({ metrics: parts.metrics, logger, limits: config.limits }));
 
   await listen(server, config.listen, "listen");
   serving.start();
@@ -200,13 +218,16 @@ async function startApi(config: CaConfig, parts: ApiParts): Promise<RunningApi> 
   };
 }
 
-function tlsOptions(credentials: ServingCredentials, authority: SigningAuthority): {
-  key: string;
-  cert: string;
-  ca: string;
-  minVersion: "TLSv1.3";
-} {
-  return { key: credentials.keyPem, cert: credentials.certChainPem, ca: authority.bundle.pem, minVersion: "TLSv1.3" };
+/** Every option of the API's TLS context (setSecureContext replaces them all): TLS 1.3, AEAD suites, elliptic-curve groups. */
+function tlsOptions(credentials: ServingCredentials, authority: SigningAuthority, tls: CaConfig["tls"]): SecureContextOptions {
+  return {
+    key: credentials.keyPem,
+    cert: credentials.certChainPem,
+    ca: authority.bundle.pem,
+    minVersion: "TLSv1.3",
+    ciphers: AEAD_CIPHERS,
+    ecdhCurve: ecdhCurveOf(tls.groups),
+  };
 }
 
 /** Ready while the signing certificate and the API's serving certificate are both unexpired at `nowMs`. */

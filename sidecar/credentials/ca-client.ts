@@ -8,6 +8,8 @@
 import { request } from "node:https";
 import type { IncomingMessage } from "node:http";
 import { formatDuration } from "../../lib/duration.js";
+import { AEAD_CIPHERS } from "../../lib/tls/ciphers.js";
+import { DEFAULT_GROUPS, ecdhCurveOf, type TlsGroup } from "../../lib/tls/groups.js";
 import { SidecarError, SidecarErrorCode } from "../errors.js";
 
 /** The body of a 200 answer to POST /v1/svid. */
@@ -29,6 +31,8 @@ export interface CaClientOptions {
   /** Roots that must sign the CA's serving certificate; read on every request. */
   readonly trustedRoots: () => string;
   readonly timeoutMs?: number;
+  /** Key-exchange groups offered to the CA (the sidecar's `tls.groups`); default DEFAULT_GROUPS. */
+  readonly groups?: readonly TlsGroup[];
 }
 
 const MAX_BODY_BYTES = 1 << 20;
@@ -74,6 +78,9 @@ export class CaClient {
           agent: false,
           timeout: this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
           minVersion: "TLSv1.2",
+          // No finite-field groups and no DHE suites: a server (or whoever answers in its place) cannot make us compute ffdhe8192.
+          ciphers: AEAD_CIPHERS,
+          ecdhCurve: ecdhCurveOf(this.opts.groups ?? DEFAULT_GROUPS),
           ...tls,
         },
         (res) => {

@@ -8,6 +8,7 @@ import { type ActiveCredentials, CredentialStore } from "./credential-store.js";
 import { type Svid, validateSvidAnswer } from "./svid-answer.js";
 import { SESSION_LIFETIME_S } from "../listeners/tls-options.js";
 import { WorkloadKey } from "./workload-key.js";
+import { DEFAULT_GROUPS } from "../../lib/tls/groups.js";
 
 const TD = TrustDomain.parse("example.org");
 let ca: TestCa;
@@ -23,7 +24,7 @@ beforeAll(async () => {
 
 describe("CredentialStore", () => {
   it("has no credentials before the first SVID, then builds the TLS material once per change", () => {
-    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true });
+    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true, groups: DEFAULT_GROUPS });
     const seen: ActiveCredentials[] = [];
     store.subscribe((a) => seen.push(a));
     expect(store.current).toBeUndefined();
@@ -40,13 +41,13 @@ describe("CredentialStore", () => {
   });
 
   it("asks for stateful (never resumed) tickets without tls.sessionResumption", () => {
-    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: false });
+    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: false, groups: DEFAULT_GROUPS });
     store.install(svid, bundle);
     expect((store.current?.serverOptions.secureOptions ?? 0) & constants.SSL_OP_NO_TICKET).toBe(constants.SSL_OP_NO_TICKET);
   });
 
   it("calls a late subscriber at once with the current credentials", () => {
-    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true });
+    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true, groups: DEFAULT_GROUPS });
     store.install(svid, bundle);
     const seen: ActiveCredentials[] = [];
     store.subscribe((a) => seen.push(a));
@@ -54,7 +55,7 @@ describe("CredentialStore", () => {
   });
 
   it("rebuilds only when a refreshed bundle has different roots", async () => {
-    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true });
+    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true, groups: DEFAULT_GROUPS });
     store.install(svid, bundle);
     const seen: ActiveCredentials[] = [];
     store.subscribe((a) => seen.push(a));
@@ -68,7 +69,7 @@ describe("CredentialStore", () => {
   });
 
   it("keeps a refreshed bundle for later when there is no SVID yet", async () => {
-    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true });
+    const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true, groups: DEFAULT_GROUPS });
     const other = await TestCa.create({ trustDomain: "example.org" });
     expect(store.updateBundle(TrustBundle.fromPem(TD, other.bundlePem))).toBe(true);
     expect(store.current).toBeUndefined();

@@ -80,7 +80,7 @@ export class CredentialStore {
       svid,
       bundle,
       serverOptions: serverContextOptions(material, this.tls),
-      clientContext: clientSecureContext(material, this.tls.minVersion),
+      clientContext: clientSecureContext(material, this.tls),
     });
   }
 

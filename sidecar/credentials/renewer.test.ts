@@ -16,6 +16,7 @@ import { SidecarError, SidecarErrorCode } from "../errors.js";
 import { SidecarMetrics } from "../metrics.js";
 import { nextRenewal, Renewer } from "./renewer.js";
 import { WorkloadKey } from "./workload-key.js";
+import { DEFAULT_GROUPS } from "../../lib/tls/groups.js";
 
 const TD = TrustDomain.parse("example.org");
 const ID = "spiffe://example.org/ns/shop/sa/orders";
@@ -84,7 +85,7 @@ async function setup(lifetimeMs = 60_000) {
   await writeFile(tokenFile, "first-token\n");
   const client = new ScriptedCa((csr) => answerFor(ca, csr, ID, lifetimeMs, clock.now()));
   const metrics = new SidecarMetrics(new Registry());
-  const store = new CredentialStore(TrustBundle.fromPem(TD, ca.bundlePem), { minVersion: "TLSv1.3", sessionResumption: true });
+  const store = new CredentialStore(TrustBundle.fromPem(TD, ca.bundlePem), { minVersion: "TLSv1.3", sessionResumption: true, groups: DEFAULT_GROUPS });
   const lines: string[] = [];
   const log = createLogger({ name: "t", level: "debug", format: "json", destination: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }) });
   const renewer = new Renewer({

@@ -16,6 +16,7 @@ import { WorkloadKey } from "../credentials/workload-key.js";
 import { SidecarError, SidecarErrorCode } from "../errors.js";
 import { SidecarMetrics } from "../metrics.js";
 import { ListenerBase, type ListenerBaseDeps } from "./listener-base.js";
+import { DEFAULT_GROUPS } from "../../lib/tls/groups.js";
 
 /** The smallest kind of listener: keeps every socket it is handed, and says when it was asked to destroy what it holds. */
 class HoldingListener extends ListenerBase {
@@ -67,7 +68,7 @@ afterEach(async () => {
 async function credentialStore(withSvid: boolean): Promise<CredentialStore> {
   const answer = await answerFor(ca, await key.csrPem(), "spiffe://example.org/ns/a/sa/b", 60_000);
   const { svid, bundle } = validateSvidAnswer(answer, { key, trustDomain: TD, now: new Date() });
-  const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true });
+  const store = new CredentialStore(bundle, { minVersion: "TLSv1.3", sessionResumption: true, groups: DEFAULT_GROUPS });
   if (withSvid) store.install(svid, bundle);
   return store;
 }

@@ -1,28 +1,14 @@
 /**
  * TLS settings shared by every listener, in one place so a reviewer sees
- * them together: protocol floor, AEAD-only suites, session tickets, and the
- * context options built once per credential rotation.
+ * them together: protocol floor, AEAD-only ECDHE suites and elliptic-curve
+ * groups (lib/tls/), session tickets, and the context options built once
+ * per credential rotation.
  */
 import { constants as cryptoConstants } from "node:crypto";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
-import type { TlsConfig, TlsMinVersion } from "../config.js";
-
-/**
- * TLS 1.3 suites first, then TLS 1.2 ECDHE with AEAD only. Node's default
- * list still carries CBC suites for TLS 1.2 (testssl flags LUCKY13); naming
- * the 1.3 suites here keeps them when the 1.2 list is replaced.
- */
-export const CIPHERS = [
-  "TLS_AES_128_GCM_SHA256",
-  "TLS_AES_256_GCM_SHA384",
-  "TLS_CHACHA20_POLY1305_SHA256",
-  "ECDHE-ECDSA-AES128-GCM-SHA256",
-  "ECDHE-RSA-AES128-GCM-SHA256",
-  "ECDHE-ECDSA-AES256-GCM-SHA384",
-  "ECDHE-RSA-AES256-GCM-SHA384",
-  "ECDHE-ECDSA-CHACHA20-POLY1305",
-  "ECDHE-RSA-CHACHA20-POLY1305",
-].join(":");
+import { AEAD_CIPHERS } from "../../lib/tls/ciphers.js";
+import { ecdhCurveOf } from "../../lib/tls/groups.js";
+import type { TlsConfig } from "../config.js";
 
 /**
  * How long a session ticket from an inbound listener can be resumed, in
@@ -72,7 +58,8 @@ export function serverContextOptions(material: TlsMaterial, tls: TlsConfig): Sec
     cert: material.certChainPem,
     ca: material.bundlePem,
     minVersion: tls.minVersion,
-    ciphers: CIPHERS,
+    ciphers: AEAD_CIPHERS,
+    ecdhCurve: ecdhCurveOf(tls.groups),
     honorCipherOrder: true,
     secureOptions: inboundSecureOptions(tls.sessionResumption),
     sessionTimeout: SESSION_LIFETIME_S,
@@ -80,12 +67,13 @@ export function serverContextOptions(material: TlsMaterial, tls: TlsConfig): Sec
 }
 
 /** One client context per rotation, shared by every outbound connection. */
-export function clientSecureContext(material: TlsMaterial, minVersion: TlsMinVersion): SecureContext {
+export function clientSecureContext(material: TlsMaterial, tls: TlsConfig): SecureContext {
   return createSecureContext({
     key: material.keyPem,
     cert: material.certChainPem,
     ca: material.bundlePem,
-    minVersion,
-    ciphers: CIPHERS,
+    minVersion: tls.minVersion,
+    ciphers: AEAD_CIPHERS,
+    ecdhCurve: ecdhCurveOf(tls.groups),
   });
 }

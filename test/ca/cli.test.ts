@@ -84,13 +84,16 @@ describe("mesh-ca command line", () => {
     expect((await meshCa("token", "create", "--help")).stdout).toContain("--spiffe-id ID");
   });
 
-  it("prints its version, package.json's, and the Node.js and OpenSSL it runs on", async () => {
+  it("prints its version with Node's and OpenSSL's for --version and -V", async () => {
     const pkg = JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as { version: string };
+    const line = `mesh-ca ${pkg.version} (Node.js ${process.versions.node}, OpenSSL ${process.versions.openssl})\n`;
     for (const flag of ["--version", "-V"]) {
       const r = await meshCa(flag);
-      expect(r.code).toBe(0);
-      expect(r.stdout.trim()).toBe(`mesh-ca ${pkg.version} (Node.js ${process.versions.node}, OpenSSL ${process.versions.openssl})`);
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }, flag).toEqual({ code: 0, stdout: line.trimEnd(), stderr: "" });
     }
+    const extra = await meshCa("--version", "now");
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toContain("mesh-ca --version: takes no arguments, got now");
   });
 
   it("exits 2 on an unknown command and lists every missing or bad flag at once", async () => {

@@ -4,12 +4,13 @@
  * effect on the next request; and the refusals: expired, revoked, used up,
  * unknown, malformed.
  */
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../ca/commands/main.js";
 import { generateJoinToken } from "../../ca/tokens/join-token.js";
-import { readTokenStore, updateTokenStore } from "../../ca/tokens/store.js";
+import { createEmptyTokenStore, readTokenStore, updateTokenStore } from "../../ca/tokens/store.js";
 import { systemClock } from "../../lib/clock.js";
 import { SpiffeId } from "../../lib/spiffe/id.js";
 import { configFor, expectIssued, expectRefusal, initCaDir, makeCsr, metricValue, requestSvid, startTestServer, tempDir, type TestCaServer } from "./support.js";
@@ -128,6 +129,73 @@ describe("join tokens", () => {
     const result = await meshCa("token", "revoke", "--store", store, "--id", "000000000000");
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("CA_TOKEN_NOT_FOUND");
+  });
+
+  it("token create refuses an ID outside the CA's trust domain (from ca.yaml beside the store), naming both and what to do", async () => {
+    const before = (await readTokenStore(store)).length;
+    const result = await meshCa("token", "create", "--store", store, "--spiffe-id", "spiffe://other.org/vm/build-1");
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain(
+      `--spiffe-id: spiffe://other.org/vm/build-1 is not in the trust domain example.org of the CA this store belongs to (${join(dir.path, "ca.yaml")}), which would refuse the token when it is used: use an ID of the form spiffe://example.org/...`,
+    );
+    expect(await readTokenStore(store)).toHaveLength(before);
+    // The happy path from the same store: an ID of the trust domain.
+    expect(await createToken()).toMatch(/^meshjt_/);
+  });
+
+  describe("the trust domain of a store without init's ca.yaml beside it", () => {
+    let elsewhere: Awaited<ReturnType<typeof tempDir>>;
+    let lone: string;
+    beforeAll(async () => {
+      elsewhere = await tempDir("ca-join-lone-");
+      lone = join(elsewhere.path, "tokens.json");
+      await createEmptyTokenStore(lone);
+    });
+    afterAll(async () => {
+      await elsewhere?.cleanup();
+    });
+    const create = (...flags: string[]) => meshCa("token", "create", "--store", lone, "--spiffe-id", BUILD, ...flags);
+
+    it("cannot be told without --trust-domain or --config: exit 2, saying which to pass", async () => {
+      const result = await create();
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`--trust-domain: cannot tell which trust domain the CA of ${lone} serves (no ca.yaml beside it, as mesh-ca init writes): pass --trust-domain TD, or --config FILE`);
+      expect(await readTokenStore(lone)).toEqual([]);
+    });
+
+    it("comes from --trust-domain or --config, and an ID outside it is refused", async () => {
+      expect((await create("--trust-domain", "example.org")).code).toBe(0);
+      expect((await create("--config", join(dir.path, "ca.yaml"))).code).toBe(0);
+      const other = await create("--trust-domain", "other.org");
+      expect(other.code).toBe(2);
+      expect(other.stderr).toContain(`--spiffe-id: ${BUILD} is not in the trust domain other.org of the CA this store belongs to (--trust-domain)`);
+      expect(await readTokenStore(lone)).toHaveLength(2);
+    });
+
+    it("refuses --trust-domain and --config that disagree, and a malformed --trust-domain", async () => {
+      const disagree = await create("--trust-domain", "other.org", "--config", join(dir.path, "ca.yaml"));
+      expect(disagree.code).toBe(2);
+      expect(disagree.stderr).toContain(`--config: --trust-domain other.org disagrees with trustDomain example.org of ${join(dir.path, "ca.yaml")}`);
+      const bad = await create("--trust-domain", "Example.ORG");
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('--trust-domain: "Example.ORG" is not a trust domain');
+    });
+
+    it("is not taken from a ca.yaml beside it that serves another store, and a bad trustDomain there is reported with its line", async () => {
+      await writeFile(join(elsewhere.path, "ca.yaml"), "trustDomain: example.org\nattestation:\n  joinTokens:\n    storeFile: other-tokens.json\n");
+      const other = await create();
+      expect(other.code).toBe(2);
+      expect(other.stderr).toContain(`ca.yaml beside it uses ${join(elsewhere.path, "other-tokens.json")}, not this store`);
+      expect((await create("--trust-domain", "example.org")).code).toBe(0);
+
+      await writeFile(join(elsewhere.path, "ca.yaml"), "# a CA config\ntrustDomain: Example.org\nattestation:\n  joinTokens:\n    storeFile: tokens.json\n");
+      const invalid = await create();
+      expect(invalid.code).toBe(2);
+      expect(invalid.stderr).toContain(`${join(elsewhere.path, "ca.yaml")}:2:14: trustDomain: "Example.org" is not a trust domain`);
+      await writeFile(join(elsewhere.path, "ca.yaml"), "trustDomain: example.org\nlisten: 127.0.0.1:8443\nattestation:\n  joinTokens:\n    storeFile: tokens.json\n");
+      expect((await create()).code).toBe(0);
+    });
   });
 
   it("token create reports every bad flag at once with exit 2", async () => {

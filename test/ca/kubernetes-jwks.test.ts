@@ -135,6 +135,12 @@ describe("Kubernetes tokens against the JWKS", () => {
       ],
       ["a token longer-lived than maxTokenLifetime", () => k8s.mintToken({ expirationSeconds: 48 * 3600 }), /lifetime/],
       ["a garbage bearer token", () => Promise.resolve("not-a-jwt"), /not a well-formed signed JWT/],
+      [
+        "a token header with a critical extension",
+        () => k8s.mintToken({ header: { crit: ["exp-hint"], "exp-hint": 60 } }),
+        /^token header has critical extension "exp-hint" that mesh-ca does not understand; Kubernetes service-account tokens have none/,
+      ],
+      ["a token header whose crit names no parameter of the header", () => k8s.mintToken({ header: { crit: ["nowhere"] } }), /"crit" is not a list of the names of parameters/],
     ];
     for (const [what, makeToken, message] of refusals) {
       it(`${what} with 401 UNAUTHENTICATED`, async () => {

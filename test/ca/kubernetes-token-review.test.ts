@@ -93,6 +93,14 @@ describe("Kubernetes tokens by TokenReview", () => {
     expect(ca.logs.events("svid_refused").at(-1)).toMatchObject({ reason: "tokenreview_unauthenticated", apiError: expect.stringContaining("invalidated") });
   });
 
+  it("refuses a header with a critical extension itself, as the JWKS mode does, without asking the API server", async () => {
+    const before = k8s.reviews.length;
+    const token = await k8s.mintToken({ header: { crit: ["exp-hint"], "exp-hint": 60 } });
+    expectRefusal(await requestSvid(ca.server, (await makeCsr()).csrPem, { bearer: token }), 401, "UNAUTHENTICATED", /^token header has critical extension "exp-hint" that mesh-ca does not understand/);
+    expect(ca.logs.events("svid_refused").at(-1)).toMatchObject({ reason: "unknown_critical_extension" });
+    expect(k8s.reviews.length).toBe(before);
+  });
+
   it("checks the claims itself before asking: wrong iss, wrong aud and alg none never reach the API server", async () => {
     const before = k8s.reviews.length;
     const wrongIss = await k8s.mintToken({ claims: { iss: "https://other.example" } });

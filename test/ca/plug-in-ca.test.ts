@@ -3,6 +3,7 @@
  * appends the intermediates to every SVID and its own serving certificate,
  * and publishes only the roots.
  */
+import { X509Certificate } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -58,6 +59,13 @@ describe("a plug-in CA", () => {
       expect((await call(ca.server, { method: "GET", path: "/v1/bundle" })).text).toBe(root.certPem);
       // The serving certificate's chain lets a client that trusts only the root connect (call() did).
       expect(ca.server.servingCertificatePem().match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+      // /status tells the signer, the intermediate above it and the root apart.
+      type Named = { sha256: string };
+      const status = (await (await fetch(`${ca.server.adminUrl}/status`)).json()) as { signingCertificate: Named; intermediates: Named[]; bundle: { roots: Named[] } };
+      const sha256 = (pem: string): string => new X509Certificate(pem).fingerprint256;
+      expect(status.signingCertificate.sha256).toBe(sha256(issuing.certPem));
+      expect(status.intermediates.map((c) => c.sha256)).toEqual([sha256(mid.certPem)]);
+      expect(status.bundle.roots.map((c) => c.sha256)).toEqual([sha256(root.certPem)]);
     } finally {
       await ca.stop();
     }

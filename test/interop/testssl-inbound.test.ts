@@ -2,22 +2,14 @@
  * testssl (Debian's testssl.sh) against an inbound listener configured with
  * the most permissive setting the sidecar has, `tls.minVersion: TLSv1.2`.
  * From its JSON output: no SSLv2/3, TLS 1.0 or 1.1; no NULL, export, RC4,
- * 3DES or CBC suite (every suite offered is AEAD); nothing reported
- * VULNERABLE. testssl cannot present a client certificate, but protocols and
- * suites are settled before the sidecar asks for one.
+ * 3DES or CBC suite (every suite offered is AEAD); no DHE suite and no
+ * finite-field group, only the elliptic curves of `tls.groups`; nothing
+ * reported VULNERABLE. testssl cannot present a client certificate, but
+ * protocols, suites and groups are settled before the sidecar asks for one.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run } from "../helpers/processes.js";
 import { startTwoPods, type TwoPods } from "../e2e/support/two-pods.js";
-import { requireTool } from "./support/tools.js";
-
-interface Finding {
-  id: string;
-  severity: string;
-  finding: string;
-}
+import { groupsFound, runTestssl, type Finding } from "./support/testssl.js";
 
 describe("testssl against an inbound listener (tls.minVersion TLSv1.2)", () => {
   let mesh: TwoPods;
@@ -25,17 +17,9 @@ describe("testssl against an inbound listener (tls.minVersion TLSv1.2)", () => {
   const byId = (id: string): Finding | undefined => findings.find((f) => f.id === id);
 
   beforeAll(async () => {
-    const testssl = requireTool("testssl", "testssl.sh");
     mesh = await startTwoPods({ sidecar: { tls: { minVersion: "TLSv1.2" } } });
-    const jsonFile = join(mesh.work, "testssl.json");
-    // -p protocols, -s cipher categories, -E every suite per protocol, -U vulnerabilities: what we assert, nothing more.
-    const r = await run(
-      { command: testssl, args: ["--quiet", "--color", "0", "--warnings", "off", "--ip", "one", "--nodns", "min", "-p", "-s", "-E", "-U", "--jsonfile", jsonFile, mesh.ordersInbound] },
-      240_000,
-    );
-    expect(r.code, r.output).not.toBe(null);
-    findings = JSON.parse(readFileSync(jsonFile, "utf8")) as Finding[];
-    expect(findings.length, r.output).toBeGreaterThan(10);
+    // -p protocols, -s cipher categories, -f forward secrecy (the groups), -E every suite per protocol, -U vulnerabilities: what we assert, nothing more.
+    findings = await runTestssl(mesh.ordersInbound, ["-p", "-s", "-f", "-E", "-U"], mesh.work);
   }, 300_000);
 
   afterAll(async () => {
@@ -61,6 +45,20 @@ describe("testssl against an inbound listener (tls.minVersion TLSv1.2)", () => {
     for (const s of suites) {
       expect(s.finding).toMatch(/GCM|CHACHA20|CCM/);
       expect(s.finding).not.toMatch(/CBC|RC4|DES|NULL|EXP/);
+    }
+  });
+
+  it("finds no finite-field (FFDHE) group, only the elliptic curves of tls.groups (X25519, P-256)", () => {
+    expect(groupsFound(findings)).toEqual({ ellipticCurves: ["X25519", "prime256v1"], finiteField: [] });
+    expect(findings.filter((f) => /ffdhe|finite field/i.test(`${f.id} ${f.finding}`))).toEqual([]);
+  });
+
+  it("sees no DHE suite under TLS 1.2: every TLS 1.2 suite is ECDHE", () => {
+    const tls12 = findings.filter((f) => f.id.startsWith("cipher-tls1_2"));
+    expect(tls12.length).toBeGreaterThan(0);
+    for (const s of tls12) {
+      expect(s.finding).toMatch(/\bECDHE-/);
+      expect(s.finding).not.toMatch(/(^|[\s_-])DHE[-_]|\bDH \d/);
     }
   });
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CaClient } from "../../sidecar/credentials/ca-client.js";
 import { SidecarError } from "../../sidecar/errors.js";
 import { WorkloadKey } from "../../sidecar/credentials/workload-key.js";
+import type { TlsGroup } from "../../lib/tls/groups.js";
 import { TestCa } from "../helpers/test-ca.js";
 import { FakeCa } from "./fake-ca.js";
 import { ID } from "./harness.js";
@@ -20,8 +21,8 @@ afterAll(async () => {
   await ca?.stop();
 });
 
-function client(roots = ca.bundlePem, url = ca.url): CaClient {
-  return new CaClient({ url: new URL(url), trustedRoots: () => roots, timeoutMs: 5_000 });
+function client(roots = ca.bundlePem, url = ca.url, groups?: readonly TlsGroup[]): CaClient {
+  return new CaClient({ url: new URL(url), trustedRoots: () => roots, timeoutMs: 5_000, ...(groups ? { groups } : {}) });
 }
 
 async function failure(p: Promise<unknown>): Promise<SidecarError> {
@@ -67,6 +68,28 @@ describe("CaClient", () => {
     expect(err.message).toContain("does not chain to ca.bundleFile");
     // The token never left: TLS failed before any HTTP request.
     expect(ca.requests.length).toBe(seen);
+  });
+
+  it.each(["ffdhe2048", "ffdhe8192"])("refuses a CA that only does %s key exchange, before any request is sent", async (group) => {
+    const ffdhe = await FakeCa.create({ tokens: { good: ID.self }, ecdhCurve: group });
+    try {
+      const err = await failure(client(ffdhe.bundlePem, ffdhe.url).requestSvid(csr, { kind: "bearer", token: "good" }));
+      expect(err.code).toBe("SIDECAR_CA_UNREACHABLE");
+      expect(err.message).toMatch(/alert handshake failure/);
+      expect(ffdhe.requests).toEqual([]);
+    } finally {
+      await ffdhe.stop();
+    }
+  });
+
+  it("offers exactly the groups it is given (tls.groups), X25519 and P-256 by default", async () => {
+    const p384 = await FakeCa.create({ ecdhCurve: "P-384" });
+    try {
+      expect((await failure(client(p384.bundlePem, p384.url).fetchBundle())).message).toMatch(/alert handshake failure/);
+      expect(await client(p384.bundlePem, p384.url, ["P-384"]).fetchBundle()).toBe(p384.bundlePem);
+    } finally {
+      await p384.stop();
+    }
   });
 
   it("reports a CA that is down as CA_UNREACHABLE", async () => {

@@ -58,6 +58,8 @@ export interface FakeCaOptions {
   svidLifetimeMs?: number;
   /** Listen at once (default true). When false, a free port is reserved and start() binds it later. */
   start?: boolean;
+  /** The server's key-exchange groups (Node's `ecdhCurve`), e.g. "ffdhe2048" for a server that only does finite-field DH; default Node's. */
+  ecdhCurve?: string;
 }
 
 const BACKDATE_MS = 5_000;
@@ -74,6 +76,7 @@ export class FakeCa {
   svidLifetimeMs: number;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly ecdhCurve: string | undefined;
 
   private constructor(
     readonly root: TestCa,
@@ -85,6 +88,7 @@ export class FakeCa {
   ) {
     this.tokens = new Map(Object.entries(opts.tokens ?? {}));
     this.svidLifetimeMs = opts.svidLifetimeMs ?? 3_600_000;
+    this.ecdhCurve = opts.ecdhCurve;
   }
 
   static async create(opts: FakeCaOptions = {}): Promise<FakeCa> {
@@ -122,7 +126,14 @@ export class FakeCa {
   async start(): Promise<void> {
     if (this.server) return;
     const server = createServer(
-      { key: this.serving.keyPem, cert: this.serving.certPem, ca: this.root.bundlePem, requestCert: true, rejectUnauthorized: false },
+      {
+        key: this.serving.keyPem,
+        cert: this.serving.certPem,
+        ca: this.root.bundlePem,
+        requestCert: true,
+        rejectUnauthorized: false,
+        ...(this.ecdhCurve === undefined ? {} : { ecdhCurve: this.ecdhCurve }),
+      },
       (req, res) => void this.handle(req, res),
     );
     server.on("connection", (s: Socket) => {
