@@ -33,7 +33,7 @@ export interface HaproxyConfigOptions {
 }
 
 /**
- * TLS 1.3 suites in the server's order of preference, as sidecar/listeners/tls-options.ts
+ * TLS 1.3 suites in the server's order of preference, as lib/tls/ciphers.ts
  * orders them (AES-128-GCM first). haproxy's default puts AES-256 first; bulk
  * figures would then compare two ciphers. The probe prints what each proxy
  * negotiated and warns when they differ.

@@ -50,7 +50,7 @@ describe("policyInput", () => {
     expect(text.split("\n")[10]).toBe("          - spiffe://Example.org/x"); // line 11: the policy's line 5, 4 spaces further right
     expect(errorsOf(() => loadPolicyInput(policyInput(text, "cm.yaml")))).toEqual([
       expect.stringMatching(/^cm\.yaml:11:13: listeners\.http\.allow\[0\]: .*trust domain characters are limited/),
-      "cm.yaml:12:9: listeners.http.alow: unknown key (expected one of: allow, deny)",
+      "cm.yaml:12:9: listeners.http.alow: unknown key (expected one of: allow, deny, mode)",
     ]);
   });
 

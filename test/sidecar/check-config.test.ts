@@ -113,7 +113,7 @@ describe("mesh-sidecar check-config", () => {
     const policy = join(dir, "policy.yaml");
     expect(res.stderr.trim().split("\n")).toEqual([
       expect.stringMatching(new RegExp(`^${policy}:5:9: listeners\\.http\\.allow\\[0\\]: .*trust domain characters are limited`)),
-      `${policy}:6:5: listeners.http.alow: unknown key (expected one of: allow, deny)`,
+      `${policy}:6:5: listeners.http.alow: unknown key (expected one of: allow, deny, mode)`,
       `${file}: invalid (2 errors)`,
     ]);
   });

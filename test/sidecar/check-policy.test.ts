@@ -56,7 +56,7 @@ describe("check-policy on a Kubernetes ConfigMap", () => {
     expect(res.stdout).toBe("");
     expect(res.stderr.trim().split("\n")).toEqual([
       expect.stringMatching(/cm-bad\.yaml:11:13: listeners\.http\.allow\[0\]: .*path segment characters are limited/),
-      `${file}:12:9: listeners.http.colour: unknown key (expected one of: allow, deny)`,
+      `${file}:12:9: listeners.http.colour: unknown key (expected one of: allow, deny, mode)`,
       `${file}: invalid (2 errors)`,
     ]);
   });
