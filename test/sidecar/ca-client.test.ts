@@ -76,7 +76,12 @@ describe("CaClient", () => {
     expect(err.message).toContain("ECONNREFUSED");
   });
 
-  it("fetches the bundle as PEM", async () => {
-    expect(await client().fetchBundle()).toBe(ca.bundlePem);
+  it("fetches the bundle as SPIFFE JSON, with the CA's sequence and refresh hint", async () => {
+    ca.bundleSequence = 4;
+    ca.refreshHintSeconds = 30;
+    const json = JSON.parse(await client().fetchBundleJson()) as { keys: { x5c: string[] }[]; spiffe_sequence: number; spiffe_refresh_hint: number };
+    expect(json.spiffe_sequence).toBe(4);
+    expect(json.spiffe_refresh_hint).toBe(30);
+    expect(json.keys.map((k) => k.x5c[0])).toEqual([Buffer.from(ca.root.cert.rawData).toString("base64")]);
   });
 });
