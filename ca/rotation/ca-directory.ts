@@ -132,7 +132,7 @@ export function checkCaDirectory(files: CaFiles, check: DirectoryCheck): CaDirec
     const step = record.pending.step;
     throw new CaError(
       CaErrorCode.ROTATION_STATE,
-      `${files.path("record")} shows a "${step}" that was begun and did not finish; run mesh-ca rotate ${step} --dir ${files.dir} again to finish it`,
+      `${files.path("record")} shows that "${step}" was begun and did not finish; run mesh-ca rotate ${step} --dir ${files.dir} again to finish it`,
     );
   }
   const state = record?.state ?? "idle";

@@ -62,7 +62,7 @@ function table(rows: [string, X509Certificate][]): string[] {
 /** A step was begun and not finished: what is known, and the command that finishes it. */
 function interrupted(files: CaFiles, record: RotationRecord, check: DirectoryCheck): string[] {
   const step = record.pending?.step ?? "prepare";
-  const lines = [`CA directory ${files.dir}: a "${step}" was begun and did not finish (${files.path("record")} marks it pending)`];
+  const lines = [`CA directory ${files.dir}: "${step}" was begun and did not finish (${files.path("record")} marks it pending)`];
   try {
     const { bundle } = checkBase(files, check);
     const sequence = bundleSequence(record, bundle.roots.map((r) => r.fingerprint256));

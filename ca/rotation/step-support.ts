@@ -41,7 +41,7 @@ export function pendingFor(files: CaFiles, record: RotationRecord | undefined, s
   if (pending.step !== step) {
     throw new CaError(
       CaErrorCode.ROTATION_STATE,
-      `${files.path("record")} shows a "${pending.step}" that was begun and did not finish; run mesh-ca rotate ${pending.step} --dir ${files.dir} again to finish it before anything else`,
+      `${files.path("record")} shows that "${pending.step}" was begun and did not finish; run mesh-ca rotate ${pending.step} --dir ${files.dir} again to finish it before anything else`,
     );
   }
   return pending;
