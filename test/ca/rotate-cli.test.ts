@@ -37,7 +37,7 @@ describe("mesh-ca rotate", () => {
     expect(prepared.stdout).toMatch(/safe from \S+ \(in 10m: twice the bundle refresh hint/);
     const early = await meshCa("rotate", "activate", "--dir", ca);
     expect(early.code).toBe(1);
-    expect(early.stderr).toMatch(/^mesh-ca: activate is not safe before \S+ \(in (9m\d+s|10m)\): .*\[CA_ROTATION_TOO_EARLY\]\n$/);
+    expect(early.stderr).toMatch(/^mesh-ca: activate is not safe before \S+ \(in (9m\d+s|10m)\): .*\[CA_ROTATION_TOO_EARLY\]$/);
     const status = await meshCa("rotate", "status", "--dir", ca);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/current +[0-9A-F:]{95} /);
