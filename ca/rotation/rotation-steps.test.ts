@@ -26,7 +26,6 @@ import { rotationStatus } from "./status.js";
 
 const TD = TrustDomain.parse("example.org");
 const SECOND = 1000;
-const MINUTE = 60 * SECOND;
 /** refreshHint 30s → activate 60 s after prepare; maxTtl 2m + backdate 10s → retire 130 s after activate. */
 const settings: RotationSettings = loadRotationSettings(
   "trustDomain: example.org\nsvid: { defaultTtl: 1m, maxTtl: 2m, backdate: 10s }\nbundle: { refreshHint: 30s }\nlisten: 0.0.0.0:8443\n",
@@ -149,7 +148,7 @@ describe("each step's effect on the files", () => {
     const later = (await rotationStatus(dir, { settings, now: at(ACTIVATE_WAIT + RETIRE_WAIT + SECOND) })).join("\n");
     expect(later).toContain(`previous  ${current.fingerprint256}`);
     expect(later).toContain(`current   ${next.fingerprint256}`);
-    expect(later).toMatch(/next step: mesh-ca rotate retire .*\n  safe now/);
+    expect(later).toMatch(/next step: mesh-ca rotate retire .*\n {2}safe now/);
   });
 });
 
