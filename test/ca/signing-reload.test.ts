@@ -199,6 +199,30 @@ describe("a rotation taken by a running mesh-ca", () => {
   });
 });
 
+describe("plug-in mode", () => {
+  it("a new intermediate under the same root: signing and the serving certificate move to it, the bundle and its sequence stay", async () => {
+    const root = await TestCa.create({ trustDomain: "example.org" });
+    const [first, second] = [await root.intermediate(), await root.intermediate()];
+    await writeFile(join(dir.path, "ca.crt"), first.certPem);
+    await writeFile(join(dir.path, "ca.key"), first.keyPem, { mode: 0o600 });
+    await writeFile(join(dir.path, "bundle.pem"), root.certPem);
+    const s = await start();
+    const given = { certPem: second.certPem, keyPem: second.keyPem, certFile: "second.crt", keyFile: "second.key" };
+    await prepareRotation(dir.path, { settings, now: new Date(), validityMs: 3600_000, intermediate: given });
+    await reloaded(s, "ok", 1);
+    await activateRotation(dir.path, { settings, now: new Date() });
+    await reloaded(s, "ok", 2);
+    expect(s.server.servingCertificatePem()).toContain(second.certPem.trim());
+    const { body } = await svid(s);
+    expect(body.certChain).toContain(second.certPem.trim());
+    expect(body.bundle).toBe(root.certPem);
+    expect((await bundleJson(s)).spiffe_sequence).toBe(1);
+    await retireRotation(dir.path, { settings, now: new Date() });
+    await reloaded(s, "ok", 3);
+    expect((await bundleJson(s)).keys).toHaveLength(1);
+  });
+});
+
 describe("faults in the signing files", () => {
   it("refuses a half-written key, a key of another certificate and an empty bundle; the old set serves; the next good write is taken", async () => {
     const s = await start();
