@@ -25,6 +25,8 @@ export const CA_DEFAULTS = {
   defaultTtlMs: 1 * HOUR,
   maxTtlMs: 24 * HOUR, // also the hard upper bound
   backdateMs: 30 * SECOND,
+  /** How often clients should fetch the trust bundle (`spiffe_refresh_hint`); a rotation waits twice this before activating. */
+  refreshHintMs: 5 * MINUTE,
   issuer: "https://kubernetes.default.svc.cluster.local",
   audience: "mesh-ca",
   maxTokenLifetimeMs: 24 * HOUR,
@@ -77,6 +79,27 @@ export interface KubernetesAttestationConfig {
   jwks?: JwksConfig;
 }
 
+/** `svid`: lifetimes of issued SVIDs. */
+export interface SvidTimings {
+  defaultTtlMs: number;
+  maxTtlMs: number;
+  backdateMs: number;
+}
+
+/** `bundle`. */
+export interface BundleSettings {
+  /** Published as `spiffe_refresh_hint` (seconds) in /v1/bundle.json. */
+  refreshHintMs: number;
+}
+
+/** What `mesh-ca rotate` reads from a config: the trust domain and the timings its safety rules depend on. */
+export interface RotationSettings {
+  file: string;
+  trustDomain: TrustDomain;
+  svid: SvidTimings;
+  bundle: BundleSettings;
+}
+
 /** The validated, frozen mesh-ca config. */
 export interface CaConfig {
   /** The file it was read from (for messages). */
@@ -87,7 +110,9 @@ export interface CaConfig {
   /** DNS names and IP addresses of the API's serving certificate. */
   serverNames: { dnsNames: readonly string[]; ipAddresses: readonly string[] };
   signing: { certFile: string; keyFile: string; chainFile?: string; bundleFile: string };
-  svid: { defaultTtlMs: number; maxTtlMs: number; backdateMs: number };
+  svid: SvidTimings;
+  /** `bundle`: what the trust bundle endpoints tell clients. */
+  bundle: BundleSettings;
   attestation: { kubernetes?: KubernetesAttestationConfig; joinTokens?: { storeFile: string } };
   limits: {
     maxBodyBytes: number;
@@ -125,16 +150,7 @@ export function loadCaConfig(text: string, file: string, env: NodeJS.ProcessEnv 
   const base = dirname(resolve(file));
   const path = (v: unknown): string => resolve(base, asString(v));
   return ConfigSource.fromYaml(text, file, { env }).read((root) => {
-    const svid = root.object(
-      "svid",
-      (f) => ({
-        defaultTtlMs: f.optional("defaultTtl", asDuration({ min: 10 * SECOND, max: CA_DEFAULTS.maxTtlMs }), CA_DEFAULTS.defaultTtlMs),
-        maxTtlMs: f.optional("maxTtl", asDuration({ min: 10 * SECOND, max: CA_DEFAULTS.maxTtlMs }), CA_DEFAULTS.maxTtlMs),
-        backdateMs: f.optional("backdate", asDuration({ max: 5 * MINUTE }), CA_DEFAULTS.backdateMs),
-      }),
-      () => ({ defaultTtlMs: CA_DEFAULTS.defaultTtlMs, maxTtlMs: CA_DEFAULTS.maxTtlMs, backdateMs: CA_DEFAULTS.backdateMs }),
-    );
-    if (svid.defaultTtlMs > svid.maxTtlMs) root.report("defaultTtl must not be longer than maxTtl", "svid");
+    const svid = readSvid(root);
     const serverNames = isPresent(root, "serverNames") ? root.values("serverNames", asServerName) : [...CA_DEFAULTS.serverNames];
     const config: Omit<CaConfig, "file"> = {
       trustDomain: root.required("trustDomain", asTrustDomain),
@@ -154,6 +170,7 @@ export function loadCaConfig(text: string, file: string, env: NodeJS.ProcessEnv 
         };
       }, () => ({ certFile: resolve(base, "ca.crt"), keyFile: resolve(base, "ca.key"), bundleFile: resolve(base, "bundle.pem") })),
       svid,
+      bundle: readBundle(root),
       attestation: root.object("attestation", (f) => readAttestation(f, path, env), () => ({})),
       limits: root.object("limits", readLimits, () => ({
         maxBodyBytes: CA_DEFAULTS.maxBodyBytes,
@@ -178,13 +195,71 @@ export function loadCaConfig(text: string, file: string, env: NodeJS.ProcessEnv 
 
 /** Reads and parses a config file; throws ConfigError (also for an unreadable file). */
 export async function readCaConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<CaConfig> {
-  let text: string;
+  return loadCaConfig(await readConfigText(file), file, env);
+}
+
+/** The keys `rotate` reads; the rest of a config is left to `serve`. */
+const ROTATION_KEYS = new Set(["trustDomain", "svid", "bundle"]);
+
+/**
+ * Reads only trustDomain, `svid` and `bundle` of a mesh-ca config, with the
+ * same rules and defaults as `serve`. Every other key is left alone, and
+ * `${NAME}` is not expanded, so the cluster's ca.yaml (which names in-pod
+ * paths and variables) can be read on an operator's machine.
+ */
+export function loadRotationSettings(text: string, file: string): RotationSettings {
+  return ConfigSource.fromYaml(text, file).read((root) => {
+    const value = root.value;
+    if (typeof value === "object" && value !== null) {
+      for (const key of Object.keys(value)) if (!ROTATION_KEYS.has(key)) root.maybe(key, (v) => v);
+    }
+    const svid = readSvid(root);
+    return { file, trustDomain: root.required("trustDomain", asTrustDomain), svid, bundle: readBundle(root) };
+  });
+}
+
+/** Reads a config file for `rotate`; throws ConfigError (also for an unreadable file). */
+export async function readRotationSettingsFile(file: string): Promise<RotationSettings> {
+  return loadRotationSettings(await readConfigText(file), file);
+}
+
+async function readConfigText(file: string): Promise<string> {
   try {
-    text = await readFile(file, "utf8");
+    return await readFile(file, "utf8");
   } catch (err) {
     throw new ConfigError(file, [{ path: "", message: `cannot read the config file: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
   }
-  return loadCaConfig(text, file, env);
+}
+
+function readSvid(root: Field): SvidTimings {
+  const svid = root.object(
+    "svid",
+    (f) => ({
+      defaultTtlMs: f.optional("defaultTtl", asDuration({ min: 10 * SECOND, max: CA_DEFAULTS.maxTtlMs }), CA_DEFAULTS.defaultTtlMs),
+      maxTtlMs: f.optional("maxTtl", asDuration({ min: 10 * SECOND, max: CA_DEFAULTS.maxTtlMs }), CA_DEFAULTS.maxTtlMs),
+      backdateMs: f.optional("backdate", asDuration({ max: 5 * MINUTE }), CA_DEFAULTS.backdateMs),
+    }),
+    () => ({ defaultTtlMs: CA_DEFAULTS.defaultTtlMs, maxTtlMs: CA_DEFAULTS.maxTtlMs, backdateMs: CA_DEFAULTS.backdateMs }),
+  );
+  if (svid.defaultTtlMs > svid.maxTtlMs) root.report("defaultTtl must not be longer than maxTtl", "svid");
+  return svid;
+}
+
+function readBundle(root: Field): BundleSettings {
+  return root.object(
+    "bundle",
+    // Whole seconds: the hint is published in seconds.
+    (f) => ({ refreshHintMs: f.optional("refreshHint", asWholeSeconds(asDuration({ min: SECOND, max: 24 * HOUR })), CA_DEFAULTS.refreshHintMs) }),
+    () => ({ refreshHintMs: CA_DEFAULTS.refreshHintMs }),
+  );
+}
+
+function asWholeSeconds(parse: (v: unknown) => number): (v: unknown) => number {
+  return (v) => {
+    const ms = parse(v);
+    if (ms % SECOND !== 0) throw new ValueError(`must be a whole number of seconds, got ${describe(v)}`);
+    return ms;
+  };
 }
 
 function mustParse(hostPort: string): HostPort {

@@ -84,8 +84,9 @@ export class ApiError extends CodedError<ApiErrorCode> {
  * USAGE from lib/): init would overwrite files, or was given a directory
  * holding files it did not write; the signing material is
  * unreadable or unfit; the join-token store cannot be read, parsed or written;
- * `token revoke` named an unknown id; a server could not start. The table in
- * docs/errors.md says more about each.
+ * `token revoke` named an unknown id; a server could not start; a `rotate`
+ * step found the CA directory inconsistent, does not apply to the rotation's
+ * state, or is not safe yet. The table in docs/errors.md says more about each.
  */
 export const CaErrorCode = {
   WOULD_OVERWRITE: "CA_WOULD_OVERWRITE",
@@ -94,6 +95,9 @@ export const CaErrorCode = {
   TOKEN_STORE_INVALID: "CA_TOKEN_STORE_INVALID",
   TOKEN_NOT_FOUND: "CA_TOKEN_NOT_FOUND",
   STARTUP_FAILED: "CA_STARTUP_FAILED",
+  DIRECTORY_INCONSISTENT: "CA_DIRECTORY_INCONSISTENT",
+  ROTATION_STATE: "CA_ROTATION_STATE",
+  ROTATION_TOO_EARLY: "CA_ROTATION_TOO_EARLY",
 } as const;
 export type CaErrorCode = CodeOf<typeof CaErrorCode>;
 

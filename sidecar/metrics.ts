@@ -69,6 +69,7 @@ export class SidecarMetrics {
   readonly svidExpiry: Gauge;
   readonly svidRenewals: Counter<"result">;
   readonly bundleExpiry: Gauge;
+  readonly bundleSequence: Gauge;
   readonly policyReloads: Counter<"result">;
 
   constructor(readonly registry: Registry) {
@@ -124,6 +125,11 @@ export class SidecarMetrics {
     this.bundleExpiry = new Gauge({
       name: "mesh_sidecar_bundle_expiry_timestamp_seconds",
       help: "notAfter of the earliest-expiring root in the trust bundle, as a Unix timestamp",
+      registers,
+    });
+    this.bundleSequence = new Gauge({
+      name: "mesh_sidecar_bundle_sequence",
+      help: "spiffe_sequence of the trust bundle last fetched from mesh-ca's /v1/bundle.json (0 before the first fetch)",
       registers,
     });
     this.policyReloads = new Counter({

@@ -20,7 +20,8 @@ import { createEmptyTokenStore, writeFileAtomic } from "../tokens/store.js";
 import { FlagProblems, type CommandContext } from "./context.js";
 
 const COMMAND = "mesh-ca init";
-const DEFAULT_VALIDITY = "87600h";
+/** Root lifetime when --validity is not given (10 years); `rotate prepare` uses the same. */
+export const DEFAULT_VALIDITY = "87600h";
 const MIN_VALIDITY_MS = 3600_000;
 const MAX_VALIDITY_MS = 100 * 365 * 24 * 3600_000;
 
@@ -98,12 +99,14 @@ export async function runInit(argv: string[], ctx: CommandContext): Promise<numb
   return 0;
 }
 
-function parseKeyType(value: string): CaKeyType {
+/** A --key-type value; throws Error naming the choices. */
+export function parseKeyType(value: string): CaKeyType {
   if ((CA_KEY_TYPES as readonly string[]).includes(value)) return value as CaKeyType;
   throw new Error(`expected one of ${CA_KEY_TYPES.join(", ")}, got "${value}"`);
 }
 
-function parseValidity(value: string): number {
+/** A --validity value in milliseconds, 1h to 100 years; throws Error. */
+export function parseValidity(value: string): number {
   const ms = parseDuration(value);
   if (ms === undefined) throw new Error(`expected a duration such as 87600h, got "${value}"`);
   if (ms < MIN_VALIDITY_MS || ms > MAX_VALIDITY_MS) throw new Error(`must be between 1h and ${MAX_VALIDITY_MS / 3600_000}h, got "${value}"`);

@@ -8,6 +8,7 @@ import { ConfigError } from "../../lib/config/errors.js";
 import { versionLine } from "../../lib/version.js";
 import { runInit } from "./init.js";
 import { runIssue } from "./issue.js";
+import { runRotate } from "./rotate.js";
 import { runServe } from "./serve.js";
 import { runToken } from "./token.js";
 import { processContext, type CommandContext } from "./context.js";
@@ -22,6 +23,7 @@ Commands:
   serve   serve the HTTPS issuance API and the admin port
   issue   issue an SVID offline with the CA's key
   token   create, list and revoke join tokens
+  rotate  replace the root without downtime: prepare, activate, retire, status
 
 Run "mesh-ca <command> --help" for the flags of a command,
 "mesh-ca --version" (or -V) for the version and Node's and OpenSSL's.
@@ -41,6 +43,8 @@ export async function main(argv: string[], ctx: CommandContext = processContext(
         return await runIssue(rest, ctx);
       case "token":
         return await runToken(rest, ctx);
+      case "rotate":
+        return await runRotate(rest, ctx);
       case "--help":
       case "-h":
       case "help":

@@ -8,6 +8,10 @@
  * The server requests a client certificate but does not require one (token
  * callers have none); renewal callers present their SVID and it is judged
  * per request (attest/renewal-attestor.ts).
+ *
+ * The signing material is followed while serving (signing-reloader.ts): a
+ * new bundle goes into the TLS context for new handshakes, a new signer
+ * also gets a new serving certificate, issued before the switch.
  */
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -22,15 +26,14 @@ import { ecdhCurveOf } from "../../lib/tls/groups.js";
 import type { Attestor } from "../attest/attestor.js";
 import { createAttestors } from "../attest/attestors.js";
 import type { CaConfig } from "../config.js";
-import { CaError, CaErrorCode } from "../errors.js";
 import { createCaMetrics, type CaMetrics } from "../metrics.js";
-import { SigningAuthority } from "../signing/authority.js";
-import { AuthorityError } from "../signing/errors.js";
+import type { SigningAuthority } from "../signing/authority.js";
 import { routeApiRequest } from "./api-routes.js";
 import { answerClientError } from "./client-errors.js";
 import { RateLimiter } from "./rate-limit.js";
 import { drain, listen, listenFailed } from "./server-lifecycle.js";
 import { ServingCertificate, type ServingCredentials } from "./serving-cert.js";
+import { SigningReloader } from "./signing-reloader.js";
 import { caStatus } from "./status.js";
 
 /** Injectable parts; all optional. */
@@ -51,6 +54,8 @@ export interface CaServerDeps {
   random?: (n: number) => Uint8Array;
   /** Lifetime of the API's serving certificate (renewed half way); default 24h, never past the signing certificate. */
   servingCertLifetimeMs?: number;
+  /** How the signing files are followed: fallback check interval (default 5 s), directory watch (default on). */
+  signingReload?: { pollIntervalMs?: number; watchDirectory?: boolean };
 }
 
 /** A running mesh-ca. */
@@ -62,8 +67,11 @@ export interface CaServer {
   readonly apiUrl: string;
   /** `http://host:port` of the admin port. */
   readonly adminUrl: string;
+  /** The signing authority in force now (it changes when the signing files do). */
   readonly authority: SigningAuthority;
   readonly metrics: CaMetrics;
+  /** Checks the signing files for a change now and handles it (the server also does this on its own). */
+  checkSigningFiles(): Promise<void>;
   /** The API's current serving certificate chain (PEM). */
   servingCertificatePem(): string;
   /**
@@ -87,9 +95,15 @@ export async function startCaServer(config: CaConfig, deps: CaServerDeps = {}): 
   const startedAt = new Date(clock.now());
   const metrics = deps.metrics ?? createCaMetrics(deps.registry);
 
-  const authority = await loadAuthority(config, clock, deps.random);
-  metrics.signingCertExpiry.set(authority.signingNotAfter.getTime() / 1000);
-  metrics.rootExpiry.set(authority.bundle.earliestExpiry().getTime() / 1000);
+  const signing = await SigningReloader.open({
+    config,
+    clock,
+    metrics,
+    logger,
+    random: deps.random,
+    pollIntervalMs: deps.signingReload?.pollIntervalMs,
+    watchDirectory: deps.signingReload?.watchDirectory,
+  });
   const attestors = await createAttestors(config.attestation, {
     trustDomain: config.trustDomain,
     logger,
@@ -97,7 +111,7 @@ export async function startCaServer(config: CaConfig, deps: CaServerDeps = {}): 
     tlsGroups: config.tls.groups,
   });
   const api = await startApi(config, {
-    authority,
+    signing,
     attestors,
     metrics,
     logger,
@@ -106,21 +120,25 @@ export async function startCaServer(config: CaConfig, deps: CaServerDeps = {}): 
   });
 
   let shuttingDown = false;
-  const readiness = (): Readiness => (shuttingDown ? { ready: false, reason: "shutting down" } : credentialReadiness(clock.now(), authority, api.serving));
+  const readiness = (): Readiness =>
+    shuttingDown ? { ready: false, reason: "shutting down" } : credentialReadiness(clock.now(), signing.current.authority, api.serving);
   const apiUrl = `https://${formatHostPort(api.address)}`;
-  const status = (): Promise<unknown> => caStatus({ authority: () => authority, serving: () => api.serving.current, readiness, metrics, apiUrl, startedAt });
+  const status = (): Promise<unknown> =>
+    caStatus({ authority: () => signing.current.authority, serving: () => api.serving.current, readiness, metrics, apiUrl, startedAt });
   const admin = await startAdminServer({ listen: config.admin, registry: metrics.registry, readiness, status }).catch(async (err: unknown) => {
     await api.abort();
     throw listenFailed(config.admin, "admin", err);
   });
+  signing.start();
 
   const adminUrl = `http://${formatHostPort(admin.address)}`;
-  logServing(logger, config, authority, attestors, { api: apiUrl, admin: adminUrl });
+  logServing(logger, config, signing.current.authority, attestors, { api: apiUrl, admin: adminUrl });
 
   let stopping: Promise<void> | undefined;
   const shutdown = (graceMs = config.shutdownGraceMs): Promise<void> => {
     stopping ??= (async () => {
       shuttingDown = true;
+      signing.stop();
       await stopServing({ api, admin, logger }, graceMs);
     })();
     return stopping;
@@ -131,28 +149,19 @@ export async function startCaServer(config: CaConfig, deps: CaServerDeps = {}): 
     adminAddress: admin.address,
     apiUrl,
     adminUrl,
-    authority,
+    get authority() {
+      return signing.current.authority;
+    },
     metrics,
+    checkSigningFiles: () => signing.check(),
     servingCertificatePem: () => api.serving.current.certChainPem,
     shutdown,
   };
 }
 
-/** Loads the signing material the config names; throws CaError CA_SIGNING_MATERIAL_INVALID. */
-async function loadAuthority(config: CaConfig, clock: Clock, random: ((n: number) => Uint8Array) | undefined): Promise<SigningAuthority> {
-  return SigningAuthority.load(config.signing, {
-    trustDomain: config.trustDomain,
-    now: new Date(clock.now()),
-    ...(random ? { random } : {}),
-  }).catch((err: unknown) => {
-    if (err instanceof AuthorityError) throw new CaError(CaErrorCode.SIGNING_MATERIAL_INVALID, err.message, { cause: err });
-    throw err;
-  });
-}
-
 /** What the HTTPS API is started with. */
 interface ApiParts {
-  authority: SigningAuthority;
+  signing: SigningReloader;
   attestors: readonly Attestor[];
   metrics: CaMetrics;
   logger: Logger;
@@ -169,23 +178,35 @@ interface RunningApi {
   abort(): Promise<void>;
 }
 
-/** Issues the serving certificate, starts the HTTPS API on config.listen and keeps the certificate renewed. */
+/**
+ * Issues the serving certificate, starts the HTTPS API on config.listen,
+ * keeps the certificate renewed, and follows reloads of the signing set.
+ */
 async function startApi(config: CaConfig, parts: ApiParts): Promise<RunningApi> {
-  const { authority, logger } = parts;
+  const { signing, logger } = parts;
   // The server needs the first certificate to exist; renewals need the server.
   const live: { server?: Server } = {};
   const serving = await ServingCertificate.create({
-    authority,
+    authority: () => signing.current.authority,
     dnsNames: config.serverNames.dnsNames,
     ipAddresses: config.serverNames.ipAddresses,
     lifetimeMs: parts.servingCertLifetimeMs,
     backdateMs: config.svid.backdateMs,
     logger,
     clock: parts.clock,
-    onRenewed: (credentials) => live.server?.setSecureContext(tlsOptions(credentials, authority, config.tls)),
+    onRenewed: (credentials) => live.server?.setSecureContext(tlsOptions(credentials, signing.current.authority, config.tls)),
+  });
+  signing.onSwap(async (next, previous) => {
+    // A new signer: the new serving certificate is ready before the switch, so no handshake meets a half-made one.
+    const credentials = next.signerKey === previous.signerKey ? undefined : await serving.issueWith(next.authority);
+    return () => {
+      if (credentials) serving.adopt(credentials);
+      else live.server?.setSecureContext(tlsOptions(serving.current, next.authority, config.tls));
+    };
   });
   const handlerDeps = {
-    authority,
+    signing,
+    bundle: config.bundle,
     attestors: parts.attestors,
     svid: config.svid,
     maxBodyBytes: config.limits.maxBodyBytes,
@@ -195,7 +216,7 @@ async function startApi(config: CaConfig, parts: ApiParts): Promise<RunningApi> 
     clock: parts.clock,
   };
   const server = createServer(
-    { ...tlsOptions(serving.current, authority, config.tls), requestCert: true, rejectUnauthorized: false, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+    { ...tlsOptions(serving.current, signing.current.authority, config.tls), requestCert: true, rejectUnauthorized: false, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
     (req, res) => routeApiRequest(req, res, handlerDeps),
   );
   live.server = server;

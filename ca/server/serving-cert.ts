@@ -4,7 +4,10 @@
  * made in memory, and renewed before it expires (lib/spiffe renewAt: half
  * way through its life, with jitter). Renewal builds the new certificate
  * fully, then one call swaps it in; on failure the old one stays and the
- * renewal is retried with capped backoff.
+ * renewal is retried with capped backoff. Issued from whatever signing
+ * authority is in force at the time; when a reload changes the signer, the
+ * server issues one from the new authority before the switch (issueWith)
+ * and adopts it with the switch.
  */
 import type { Clock, TimerHandle } from "../../lib/clock.js";
 import type { Logger } from "../../lib/log.js";
@@ -22,7 +25,8 @@ export interface ServingCredentials {
 
 /** Options of ServingCertificate. */
 export interface ServingCertificateOptions {
-  authority: SigningAuthority;
+  /** The signing authority in force (it changes on a reload). */
+  authority: () => SigningAuthority;
   dnsNames: readonly string[];
   ipAddresses: readonly string[];
   lifetimeMs: number;
@@ -47,7 +51,21 @@ export class ServingCertificate {
 
   /** Issues the first certificate; call start() to keep it renewed. */
   static async create(opts: ServingCertificateOptions): Promise<ServingCertificate> {
-    return new ServingCertificate(opts, await issue(opts));
+    return new ServingCertificate(opts, await issue(opts, opts.authority()));
+  }
+
+  /** Issues credentials from `authority` without installing them (a reload stages them). */
+  issueWith(authority: SigningAuthority): Promise<ServingCredentials> {
+    return issue(this.opts, authority);
+  }
+
+  /** Makes `credentials` current (onRenewed is called) and schedules their renewal. */
+  adopt(credentials: ServingCredentials): void {
+    this.opts.onRenewed(credentials);
+    this.credentials = credentials;
+    this.failures = 0;
+    if (this.timer) this.opts.clock.clearTimeout(this.timer);
+    this.start();
   }
 
   get current(): ServingCredentials {
@@ -72,7 +90,7 @@ export class ServingCertificate {
 
   private async renew(): Promise<void> {
     try {
-      const next = await issue(this.opts);
+      const next = await issue(this.opts, this.opts.authority());
       this.opts.onRenewed(next);
       this.credentials = next;
       this.failures = 0;
@@ -86,11 +104,11 @@ export class ServingCertificate {
   }
 }
 
-async function issue(opts: ServingCertificateOptions): Promise<ServingCredentials> {
+async function issue(opts: ServingCertificateOptions, authority: SigningAuthority): Promise<ServingCredentials> {
   const { privateKey, publicKey } = await generateWorkloadKey();
   const spki = spkiDer(publicKey);
-  const issued = opts.authority.issueChecked({
-    id: opts.authority.trustDomain.idFromSegments("mesh-ca"),
+  const issued = authority.issueChecked({
+    id: authority.trustDomain.idFromSegments("mesh-ca"),
     spki,
     subjectPublicKey: subjectPublicKeyOf(spki),
     lifetimeMs: opts.lifetimeMs,

@@ -14,10 +14,10 @@ import { parseDuration } from "../../lib/duration.js";
 import type { Logger } from "../../lib/log.js";
 import { presentedCredential, type AcceptedCredential, type Attestation, type Attestor } from "../attest/attestor.js";
 import { attestorFor } from "../attest/attestors.js";
-import type { CaConfig } from "../config.js";
+import type { BundleSettings, CaConfig } from "../config.js";
 import { ApiError, ApiErrorCode } from "../errors.js";
 import type { CaMetrics, IssuanceMethod, IssuanceResult } from "../metrics.js";
-import type { SigningAuthority } from "../signing/authority.js";
+import type { SigningSet } from "../signing/signing-set.js";
 import { csrDerFromPem, verifyCsr } from "../signing/csr.js";
 import { CsrError } from "../signing/errors.js";
 import { mediaType, readBody, sendError, sendJson } from "./http.js";
@@ -25,7 +25,10 @@ import type { RateLimiter } from "./rate-limit.js";
 
 /** What the handler needs; built once by the server. */
 export interface SvidHandlerDeps {
-  authority: SigningAuthority;
+  /** The signing set in force; read once per request, so a reload never changes a request half way. */
+  signing: { readonly current: SigningSet };
+  /** What the bundle endpoints tell clients. */
+  bundle: BundleSettings;
   /** Every attestation method (ca/attest/attestors.ts). */
   attestors: readonly Attestor[];
   svid: CaConfig["svid"];
@@ -94,7 +97,8 @@ export async function handleSvidRequest(req: IncomingMessage, res: ServerRespons
     const started = process.hrtime.bigint();
     // issueChecked runs lib/spiffe checkIssuedSvid on the new certificate; one
     // that fails throws AuthorityError, answered as 500 INTERNAL and logged.
-    const issued = deps.authority.issueChecked({
+    const { authority } = deps.signing.current;
+    const issued = authority.issueChecked({
       id: attestation.id,
       spki: csr.spki,
       subjectPublicKey: csr.subjectPublicKey,
@@ -120,7 +124,7 @@ export async function handleSvidRequest(req: IncomingMessage, res: ServerRespons
     sendJson(res, 200, {
       spiffeId: issued.id.toString(),
       certChain: issued.chainPem,
-      bundle: deps.authority.bundle.pem,
+      bundle: authority.bundle.pem,
       expiresAt: issued.notAfter.toISOString(),
     });
   } catch (thrown) {

@@ -16,6 +16,8 @@ export interface RootOptions {
   privateKey: KeyObject;
   notBefore: Date;
   validityMs: number;
+  /** Common name of the subject; default "mesh-ca root". A rotation names the new root apart from the old one. */
+  commonName?: string;
 }
 
 /** WebCrypto import parameters for a node KeyObject. */
@@ -32,7 +34,7 @@ export async function createRootCertificate(opts: RootOptions): Promise<x509.X50
   const publicKey = await subtle.importKey("spki", createPublicKey(opts.privateKey).export({ type: "spki", format: "der" }), params, true, [
     "verify",
   ]);
-  const subject = `CN=mesh-ca root,O=${opts.trustDomain.name}`;
+  const subject = `CN=${opts.commonName ?? "mesh-ca root"},O=${opts.trustDomain.name}`;
   return x509.X509CertificateGenerator.create({
     serialNumber: newSerialNumberHex(),
     subject,

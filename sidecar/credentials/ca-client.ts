@@ -1,6 +1,6 @@
 /**
  * The mesh-ca HTTP API as the sidecar uses it (docs/ca.md "HTTP
- * API"): `POST /v1/svid` and `GET /v1/bundle`, over HTTPS whose server
+ * API"): `POST /v1/svid` and `GET /v1/bundle.json`, over HTTPS whose server
  * certificate is verified against our trust bundle (the bootstrap bundle
  * until the CA sends a newer one). One connection per request (agent: false):
  * requests are rare and credentials differ between them.
@@ -53,9 +53,9 @@ export class CaClient {
     return parseAnswer(text.body);
   }
 
-  /** GET /v1/bundle: the roots as PEM. */
-  async fetchBundle(): Promise<string> {
-    const { status, text } = await this.send("GET", "/v1/bundle", { accept: "application/x-pem-file" }, undefined, {});
+  /** GET /v1/bundle.json: the roots as SPIFFE bundle JSON, with the CA's sequence and refresh hint. */
+  async fetchBundleJson(): Promise<string> {
+    const { status, text } = await this.send("GET", "/v1/bundle.json", { accept: "application/json" }, undefined, {});
     if (status !== 200) throw refusal(status, text.body, text.retryAfter);
     return text.body;
   }

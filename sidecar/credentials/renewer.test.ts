@@ -61,8 +61,13 @@ class ScriptedCa {
     this.credentials.push(credential);
     return (this.script.shift() ?? this.fallback)(csr);
   }
-  async fetchBundle(): Promise<string> {
-    throw new Error("not used");
+  /** spiffe_refresh_hint of the bundle answers (seconds), and how many were asked for. */
+  refreshHintSeconds: number | undefined;
+  bundleFetches = 0;
+  async fetchBundleJson(): Promise<string> {
+    this.bundleFetches++;
+    const metadata = { sequence: 2, ...(this.refreshHintSeconds === undefined ? {} : { refreshHintSeconds: this.refreshHintSeconds }) };
+    return JSON.stringify(TrustBundle.fromPem(TD, ca.bundlePem).toSpiffeJson(metadata));
   }
 }
 
@@ -104,7 +109,7 @@ async function setup(lifetimeMs = 60_000) {
   });
   const count = async (result: string): Promise<number> =>
     (await metrics.svidRenewals.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
-  return { clock, client, store, renewer, tokenFile, count, lines };
+  return { clock, client, store, renewer, tokenFile, count, lines, metrics };
 }
 
 describe("Renewer", () => {
@@ -214,6 +219,28 @@ describe("Renewer", () => {
     await renewer.renewNow();
     expect(client.credentials.at(-1)).toEqual({ kind: "bearer", token: "second-token" });
     expect(store.current?.svid.notAfter.getTime()).toBeGreaterThan(clock.now());
+    renewer.stop();
+  });
+
+  it("fetches the bundle after the first SVID, then refreshes at the CA's hint, never later than ca.bundleRefresh", async () => {
+    const { clock, client, renewer, metrics } = await setup(600_000);
+    client.refreshHintSeconds = 30;
+    renewer.start();
+    clock.fireNext();
+    await renewer.renewNow();
+    await new Promise((r) => setImmediate(r));
+    expect(client.bundleFetches).toBe(1);
+    expect((await metrics.bundleSequence.get()).values[0]?.value).toBe(2);
+    // random 0.5 → 5% under the hint; the renewal (at 300 s) comes later.
+    expect(clock.pending()[0]).toBe(28_500);
+    clock.fireNext();
+    await new Promise((r) => setImmediate(r));
+    expect(client.bundleFetches).toBe(2);
+    // A hint longer than ca.bundleRefresh (1h here) is bounded by it.
+    client.refreshHintSeconds = 86_400;
+    clock.fireNext();
+    await new Promise((r) => setImmediate(r));
+    expect(clock.pending()).toContain(3_420_000);
     renewer.stop();
   });
 

@@ -1,7 +1,12 @@
 /**
  * Keeps an SVID in force: fetches the first one at start, renews at
  * renewAt() (50% of the lifetime ± jitter by default), retries failures with
- * capped exponential backoff, and refreshes the trust bundle periodically.
+ * capped exponential backoff, and refreshes the trust bundle: once right
+ * after the first SVID (to learn the CA's refresh hint), then every
+ * `spiffe_refresh_hint` the CA gives, never less often than
+ * `ca.bundleRefresh` (and up to 10% sooner, so sidecars started together
+ * spread out). A rotation counts on that: it activates a new root only
+ * after twice the hint.
  * The current SVID is served until it expires whatever happens at the CA;
  * once it has expired, requests fall back to the bootstrap credential
  * (token file or join token), as at start.
@@ -40,6 +45,9 @@ export class Renewer {
   private stopped = false;
   private inFlight: Promise<void> | undefined;
   private nextAt: number | undefined;
+  /** The CA's spiffe_refresh_hint, once a bundle fetch has told it. */
+  private refreshHintMs: number | undefined;
+  private bundleFetched = false;
 
   constructor(private readonly deps: RenewerDeps) {}
 
@@ -105,6 +113,8 @@ export class Renewer {
       });
       const first = store.current === undefined;
       store.install(svid, bundle);
+      // The first bundle fetch tells the refresh hint; waiting a whole ca.bundleRefresh for it could miss a rotation.
+      if (first && !this.bundleFetched) void this.refreshBundle().then(() => this.scheduleBundleRefresh());
       metrics.svidRenewals.inc({ result: "ok" });
       this.attempt = 0;
       const next = nextRenewal(svid, clock.now(), config.renewal, this.deps.random);
@@ -160,20 +170,30 @@ export class Renewer {
     return token;
   }
 
+  /** (Re)schedules the next bundle refresh: the CA's hint, at most ca.bundleRefresh, less up to 10%. */
   private scheduleBundleRefresh(): void {
     if (this.stopped) return;
+    if (this.bundleTimer) this.deps.clock.clearTimeout(this.bundleTimer);
+    const upper = this.deps.config.ca.bundleRefreshMs;
+    const interval = this.refreshHintMs === undefined ? upper : Math.min(this.refreshHintMs, upper);
+    const jitter = 1 - 0.1 * (this.deps.random ?? Math.random)();
     this.bundleTimer = this.deps.clock.setTimeout(() => {
+      this.bundleTimer = undefined;
       void this.refreshBundle().finally(() => this.scheduleBundleRefresh());
-    }, this.deps.config.ca.bundleRefreshMs);
+    }, interval * jitter);
   }
 
-  /** GET /v1/bundle and adopt it if it parses and differs; failures are logged only. */
+  /** GET /v1/bundle.json and adopt it if it parses and differs; failures are logged only. */
   async refreshBundle(): Promise<void> {
-    const { client, store, log, config } = this.deps;
+    const { client, store, log, config, metrics } = this.deps;
     try {
-      const bundle = TrustBundle.fromPem(config.trustDomain, await client.fetchBundle());
+      const bundle = TrustBundle.fromSpiffeJson(config.trustDomain, await client.fetchBundleJson());
       if (this.stopped) return;
-      if (store.updateBundle(bundle)) log.info({ roots: bundle.roots.length }, "trust bundle changed");
+      this.bundleFetched = true;
+      const { sequence, refreshHintSeconds } = bundle.metadata;
+      if (sequence !== undefined) metrics.bundleSequence.set(sequence);
+      this.refreshHintMs = refreshHintSeconds === undefined ? undefined : refreshHintSeconds * 1000;
+      if (store.updateBundle(bundle)) log.info({ roots: bundle.roots.length, sequence }, "trust bundle changed");
     } catch (err) {
       log.warn({ err: describeError(err), code: (err as { code?: string }).code }, "trust bundle refresh failed; keeping the current bundle");
     }

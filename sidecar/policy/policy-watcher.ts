@@ -1,17 +1,14 @@
 /**
- * Hot reload of the policy file. Kubernetes updates a mounted ConfigMap by
- * swapping a `..data` symlink in the file's directory, which a watch on the
- * file itself never sees, so the DIRECTORY is watched, and a periodic
- * stat-then-hash check catches whatever the watch misses (network
- * filesystems, editors that replace files). A file is loaded only when its
- * content changed; a bad file is refused whole, logged with line:col,
- * counted once per distinct content, and the old policy stays.
+ * Hot reload of the policy file, on lib/fs's FileSetWatcher (directory watch
+ * for ConfigMap symlink swaps, a periodic check as fallback, a file read only
+ * once it held still). A file is loaded only when its content changed; a bad
+ * file is refused whole, logged with line:col, counted once per distinct
+ * content, and the old policy stays.
  */
 import { createHash } from "node:crypto";
-import { type FSWatcher, watch } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
-import { basename, dirname } from "node:path";
+import { basename } from "node:path";
 import { ConfigError } from "../../lib/config/errors.js";
+import { FileSetWatcher } from "../../lib/fs/file-set-watcher.js";
 import type { Logger } from "../../lib/log.js";
 import type { SidecarMetrics } from "../metrics.js";
 import { loadPolicy, type Policy } from "./policy.js";
@@ -49,31 +46,32 @@ export interface PolicyRefusal {
   readonly errors: readonly string[];
 }
 
-const DEFAULT_POLL_MS = 5_000;
-const DEFAULT_DEBOUNCE_MS = 100;
-const DEFAULT_SETTLE_MS = 100;
-
 /** Reads the policy once, then reloads it whenever its content changes. */
 export class PolicyWatcher {
-  private lastHash = "";
-  private lastStat = "";
-  private watcher: FSWatcher | undefined;
-  private poll: NodeJS.Timeout | undefined;
-  private debounce: NodeJS.Timeout | undefined;
-  private checking: Promise<void> | undefined;
-  private again = false;
+  private readonly files: FileSetWatcher;
   private loaded: PolicyFileState | undefined;
   private refused: PolicyRefusal | undefined;
 
-  constructor(private readonly opts: PolicyWatcherOptions) {}
+  constructor(private readonly opts: PolicyWatcherOptions) {
+    const { file, log, pollIntervalMs, debounceMs, settleMs, watchDirectory } = opts;
+    this.files = new FileSetWatcher({
+      files: [{ path: file, required: true }],
+      what: "policy file",
+      log,
+      onChange: (snapshot) => this.reload(snapshot.texts.get(file) ?? ""),
+      ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+      ...(debounceMs === undefined ? {} : { debounceMs }),
+      ...(settleMs === undefined ? {} : { settleMs }),
+      ...(watchDirectory === undefined ? {} : { watchDirectory }),
+    });
+  }
 
   /** Loads the file for the first time; throws ConfigError (bad file) or a read error. */
   async loadInitial(): Promise<Policy> {
-    const text = await readFile(this.opts.file, "utf8");
+    const snapshot = await this.files.readBaseline();
+    const text = snapshot.texts.get(this.opts.file) ?? "";
     const policy = loadPolicy(text, this.opts.file);
-    this.lastHash = hash(text);
-    this.lastStat = await this.statKey();
-    this.loaded = { sha256: this.lastHash, loadedAt: new Date() };
+    this.loaded = { sha256: sha256(text), loadedAt: new Date() };
     return policy;
   }
 
@@ -89,79 +87,21 @@ export class PolicyWatcher {
 
   /** Starts watching; call after loadInitial. */
   start(): void {
-    const dir = dirname(this.opts.file);
-    if (this.opts.watchDirectory !== false) this.watchDir(dir);
-    this.poll = setInterval(() => void this.check({ viaPoll: true }), this.opts.pollIntervalMs ?? DEFAULT_POLL_MS);
-    this.poll.unref();
-  }
-
-  private watchDir(dir: string): void {
-    try {
-      this.watcher = watch(dir, { persistent: false }, () => this.soon());
-      this.watcher.on("error", (err) => {
-        this.opts.log.warn({ err: err.message, dir }, "watching the policy directory failed; relying on periodic checks");
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch (err) {
-      this.opts.log.warn({ err: (err as Error).message, dir }, "cannot watch the policy directory; relying on periodic checks");
-    }
+    this.files.start();
   }
 
   stop(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
-    if (this.poll) clearInterval(this.poll);
-    if (this.debounce) clearTimeout(this.debounce);
+    this.files.stop();
   }
 
   /** Checks the file now; resolves when done. Concurrent calls coalesce into one more check. */
   check({ viaPoll = false } = {}): Promise<void> {
-    if (this.checking) {
-      this.again = true;
-      return this.checking;
-    }
-    this.checking = this.checkOnce(viaPoll).finally(() => {
-      this.checking = undefined;
-      if (this.again) {
-        this.again = false;
-        void this.check();
-      }
-    });
-    return this.checking;
+    return this.files.check({ viaPoll });
   }
 
-  private soon(): void {
-    if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.check(), this.opts.debounceMs ?? DEFAULT_DEBOUNCE_MS);
-    this.debounce.unref();
-  }
-
-  private async checkOnce(viaPoll: boolean): Promise<void> {
+  private reload(text: string): void {
     const { file, log, metrics } = this.opts;
-    // The poll stats first so an unchanged file costs no read; a directory event always reads.
-    const statKey = await this.statKey();
-    if (viaPoll && statKey === this.lastStat) return;
-    // A writer that truncates then writes (an editor, `echo >`) can be caught in between: an empty
-    // or partial file would be refused and counted as a failed reload. Load only a file that held
-    // still for the settle time; if it is still changing, look again once it has settled.
-    await new Promise((resolve) => setTimeout(resolve, this.opts.settleMs ?? DEFAULT_SETTLE_MS));
-    if ((await this.statKey()) !== statKey) {
-      this.soon();
-      return;
-    }
-    this.lastStat = statKey;
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (err) {
-      // Mid-swap the path can briefly be missing; the next event or poll reads it.
-      log.debug({ err: (err as Error).message, file }, "policy file not readable right now");
-      return;
-    }
-    const h = hash(text);
-    if (h === this.lastHash) return;
-    this.lastHash = h;
+    const h = sha256(text);
     let policy: Policy;
     try {
       policy = loadPolicy(text, file);
@@ -180,17 +120,8 @@ export class PolicyWatcher {
     log.info({ file, listeners: policy.listeners }, "policy reloaded");
     this.opts.onReload(policy);
   }
-
-  private async statKey(): Promise<string> {
-    try {
-      const s = await stat(this.opts.file);
-      return `${s.ino}:${s.size}:${s.mtimeMs}`;
-    } catch {
-      return "missing";
-    }
-  }
 }
 
-function hash(text: string): string {
+function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }

@@ -160,6 +160,9 @@ describe("the alerts", () => {
     ["MeshCaRootExpiringSoon", /mesh_ca_root_expiry_timestamp_seconds\) - time\(\) < 30 \* 24 \* 3600/],
     ["MeshCaSigningCertExpiringSoon", /mesh_ca_signing_cert_expiry_timestamp_seconds\) - time\(\) < 30 \* 24 \* 3600/],
     ["MeshCaIssuanceErrors", /mesh_ca_svid_requests_total\{result="error"\}/],
+    ["MeshSidecarBundleBehind", /mesh_sidecar_bundle_sequence < scalar\(max\(mesh_ca_trust_bundle_sequence\)\)/],
+    ["MeshCaRotationPreparedTooLong", /mesh_ca_rotation_step_timestamp_seconds\{step="prepare"\}[\s\S]*mesh_ca_rotation_state\{state="prepared"\}/],
+    ["MeshCaRotationRetireOverdue", /mesh_ca_rotation_safe_timestamp_seconds\{step="retire"\}[\s\S]*mesh_ca_rotation_state\{state="activated"\}/],
   ];
 
   it.each(required)("include %s", (name, expr) => {

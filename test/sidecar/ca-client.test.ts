@@ -85,8 +85,8 @@ describe("CaClient", () => {
   it("offers exactly the groups it is given (tls.groups), X25519 and P-256 by default", async () => {
     const p384 = await FakeCa.create({ ecdhCurve: "P-384" });
     try {
-      expect((await failure(client(p384.bundlePem, p384.url).fetchBundle())).message).toMatch(/alert handshake failure/);
-      expect(await client(p384.bundlePem, p384.url, ["P-384"]).fetchBundle()).toBe(p384.bundlePem);
+      expect((await failure(client(p384.bundlePem, p384.url).fetchBundleJson())).message).toMatch(/alert handshake failure/);
+      expect((JSON.parse(await client(p384.bundlePem, p384.url, ["P-384"]).fetchBundleJson()) as { keys: unknown[] }).keys.length).toBeGreaterThan(0);
     } finally {
       await p384.stop();
     }
@@ -99,7 +99,12 @@ describe("CaClient", () => {
     expect(err.message).toContain("ECONNREFUSED");
   });
 
-  it("fetches the bundle as PEM", async () => {
-    expect(await client().fetchBundle()).toBe(ca.bundlePem);
+  it("fetches the bundle as SPIFFE JSON, with the CA's sequence and refresh hint", async () => {
+    ca.bundleSequence = 4;
+    ca.refreshHintSeconds = 30;
+    const json = JSON.parse(await client().fetchBundleJson()) as { keys: { x5c: string[] }[]; spiffe_sequence: number; spiffe_refresh_hint: number };
+    expect(json.spiffe_sequence).toBe(4);
+    expect(json.spiffe_refresh_hint).toBe(30);
+    expect(json.keys.map((k) => k.x5c[0])).toEqual([Buffer.from(ca.root.cert.rawData).toString("base64")]);
   });
 });

@@ -117,10 +117,23 @@ describe("SVID lifecycle", () => {
     const before = await tlsExchange(sc.port("http"), { identity: client, bundlePem: ca.bundlePem, data: "x" });
     expect(before.received).toBe("");
     ca.extraRoots.push(newRoot.bundlePem);
-    await waitFor("the refresh", () => ca.requests.some((r) => r.path === "/v1/bundle"), 5_000);
+    await waitFor("the refresh", () => ca.requests.some((r) => r.path === "/v1/bundle.json"), 5_000);
     await waitFor("the new root to be trusted", async () => (await tlsExchange(sc.port("http"), { identity: client, bundlePem: ca.bundlePem, data: "y" })).received === "y", 5_000, 200);
     expect(backend.connections).toBeGreaterThanOrEqual(1);
     const expiry = await metricValue(sc.sidecar.registry, "mesh_sidecar_bundle_expiry_timestamp_seconds");
     expect(expiry).toBe(Math.min(ca.root.cert.notAfter.getTime(), newRoot.cert.notAfter.getTime()) / 1000);
+  });
+
+  it("fetches the bundle right after the first SVID, then at the CA's refresh hint (ca.bundleRefresh only bounds it), and shows the CA's sequence", async () => {
+    const ca = await FakeCa.create();
+    ca.refreshHintSeconds = 1;
+    ca.bundleSequence = 3;
+    const { sc } = await setup(ca, { bundleRefresh: "1h" });
+    await waitFor("the first bundle fetch", () => ca.requests.some((r) => r.path === "/v1/bundle.json"), 5_000);
+    await waitFor("the sequence", async () => (await metricValue(sc.sidecar.registry, "mesh_sidecar_bundle_sequence")) === 3, 5_000);
+    ca.bundleSequence = 4;
+    // With ca.bundleRefresh at 1h, further fetches within seconds come from the hint alone.
+    await waitFor("two more fetches at the hint", () => ca.requests.filter((r) => r.path === "/v1/bundle.json").length >= 3, 8_000);
+    await waitFor("the new sequence", async () => (await metricValue(sc.sidecar.registry, "mesh_sidecar_bundle_sequence")) === 4, 5_000);
   });
 });

@@ -64,7 +64,7 @@ describe("docs/sidecar.md", () => {
     const registry = new Registry();
     new SidecarMetrics(registry);
     const names = (await registry.getMetricsAsJSON()).map((m) => m.name);
-    expect(names.length).toBe(10);
+    expect(names.length).toBe(11);
     for (const name of names) expect(DOC, name).toContain(`\`${name}\``);
   });
 

@@ -1,7 +1,7 @@
 /**
  * A small, faithful double of mesh-ca's HTTP API (docs/ca.md, "HTTP
- * API") for sidecar tests: `POST /v1/svid` and `GET /v1/bundle`
- * over HTTPS, signing the caller's CSR with a TestCa intermediate. Bearer
+ * API") for sidecar tests: `POST /v1/svid`, `GET /v1/bundle` and
+ * `GET /v1/bundle.json` over HTTPS, signing the caller's CSR with a TestCa intermediate. Bearer
  * tokens map to SPIFFE IDs; renewal authenticates with the caller's current
  * SVID as TLS client certificate (same ID only). Tests can stop and restart
  * it on the same port, make it fail, or make it return a bad SVID, and read
@@ -13,7 +13,8 @@ import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { KeyObject, type webcrypto } from "node:crypto";
 import { parseDuration } from "../../lib/duration.js";
-import { SpiffeId } from "../../lib/spiffe/id.js";
+import { TrustBundle } from "../../lib/spiffe/bundle.js";
+import { SpiffeId, TrustDomain } from "../../lib/spiffe/id.js";
 import { newSerialNumberHex } from "../../lib/spiffe/svid.js";
 import { x509 } from "../../lib/x509.js";
 import { generateTestKeys, TestCa } from "../helpers/test-ca.js";
@@ -73,6 +74,9 @@ export class FakeCa {
   readonly tokens: Map<string, string>;
   /** More roots published with ours in /v1/bundle and in answers (a root rotation). */
   readonly extraRoots: string[] = [];
+  /** spiffe_sequence and spiffe_refresh_hint (seconds; none when undefined) of /v1/bundle.json. */
+  bundleSequence = 1;
+  refreshHintSeconds: number | undefined;
   svidLifetimeMs: number;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
@@ -167,6 +171,13 @@ export class FakeCa {
     if (req.method === "GET" && path === "/v1/bundle") {
       this.requests.push({ path, auth: "none", status: 200 });
       res.writeHead(200, { "content-type": "application/x-pem-file" }).end(this.servedBundlePem);
+      return;
+    }
+    if (req.method === "GET" && path === "/v1/bundle.json") {
+      this.requests.push({ path, auth: "none", status: 200 });
+      const metadata = { sequence: this.bundleSequence, ...(this.refreshHintSeconds === undefined ? {} : { refreshHintSeconds: this.refreshHintSeconds }) };
+      const json = TrustBundle.fromPem(TrustDomain.parse(this.root.trustDomain), this.servedBundlePem).toSpiffeJson(metadata);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(json));
       return;
     }
     if (req.method !== "POST" || path !== "/v1/svid") {

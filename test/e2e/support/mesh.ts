@@ -74,6 +74,12 @@ export class CaDir {
     return { certFile: `${outPrefix}.crt`, keyFile: `${outPrefix}.key`, bundleFile: `${outPrefix}.bundle.pem` };
   }
 
+  /** `mesh-ca rotate STEP --dir DIR ARGS`, run to completion whatever its exit code. */
+  async rotate(step: "prepare" | "activate" | "retire" | "status", args: readonly string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const r = await run({ command: process.execPath, args: [CA_CLI, "rotate", step, "--dir", this.dir, ...args] });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  }
+
   /** `mesh-ca token create`: a join token bound to `spiffeId`. */
   async joinToken(spiffeId: string, { ttl = "1h", uses = 100 }: { ttl?: string; uses?: number } = {}): Promise<string> {
     const out = await meshCa(["token", "create", "--store", this.tokenStore, "--spiffe-id", spiffeId, "--ttl", ttl, "--uses", String(uses)]);
@@ -128,6 +134,8 @@ export interface CaServerOptions extends Placement {
   admin: string;
   serverNames?: string[];
   svid?: { defaultTtl?: string; maxTtl?: string; backdate?: string };
+  /** `bundle.refreshHint`; the CA's default (5m) when not given. */
+  bundle?: { refreshHint?: string };
   /** Raised by default so short-TTL tests are not rate limited. */
   limits?: { ratePerIdentity?: number; rateBurst?: number };
   shutdownGrace?: string;
@@ -152,6 +160,7 @@ export class CaServer {
       serverNames: o.serverNames ?? ["localhost", "127.0.0.1"],
       signing: { certFile: join(o.ca.dir, "ca.crt"), keyFile: join(o.ca.dir, "ca.key"), bundleFile: o.ca.bundleFile },
       svid: { defaultTtl: "1h", maxTtl: "24h", backdate: "30s", ...o.svid },
+      ...(o.bundle ? { bundle: o.bundle } : {}),
       attestation: { joinTokens: { storeFile: o.ca.tokenStore } },
       limits: { ratePerIdentity: 600, rateBurst: 100, ...o.limits },
       shutdownGrace: o.shutdownGrace ?? "5s",
