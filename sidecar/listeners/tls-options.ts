@@ -51,8 +51,8 @@ export interface TlsMaterial {
   readonly bundlePem: string;
 }
 
-/** Full options for `tls.Server#setSecureContext`: that call replaces every context option, so all are given. */
-export function serverContextOptions(material: TlsMaterial, tls: TlsConfig): SecureContextOptions {
+/** What both ends of the sidecar's TLS share: its credentials and the protocol, suites and groups it offers. */
+function commonContextOptions(material: TlsMaterial, tls: TlsConfig): SecureContextOptions {
   return {
     key: material.keyPem,
     cert: material.certChainPem,
@@ -60,6 +60,13 @@ export function serverContextOptions(material: TlsMaterial, tls: TlsConfig): Sec
     minVersion: tls.minVersion,
     ciphers: AEAD_CIPHERS,
     ecdhCurve: ecdhCurveOf(tls.groups),
+  };
+}
+
+/** Full options for `tls.Server#setSecureContext`: that call replaces every context option, so all are given. */
+export function serverContextOptions(material: TlsMaterial, tls: TlsConfig): SecureContextOptions {
+  return {
+    ...commonContextOptions(material, tls),
     honorCipherOrder: true,
     secureOptions: inboundSecureOptions(tls.sessionResumption),
     sessionTimeout: SESSION_LIFETIME_S,
@@ -68,12 +75,5 @@ export function serverContextOptions(material: TlsMaterial, tls: TlsConfig): Sec
 
 /** One client context per rotation, shared by every outbound connection. */
 export function clientSecureContext(material: TlsMaterial, tls: TlsConfig): SecureContext {
-  return createSecureContext({
-    key: material.keyPem,
-    cert: material.certChainPem,
-    ca: material.bundlePem,
-    minVersion: tls.minVersion,
-    ciphers: AEAD_CIPHERS,
-    ecdhCurve: ecdhCurveOf(tls.groups),
-  });
+  return createSecureContext(commonContextOptions(material, tls));
 }
