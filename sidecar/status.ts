@@ -66,7 +66,7 @@ export interface SidecarStatus {
   readonly bundle: {
     /** `bootstrap` (ca.bundleFile) until mesh-ca sends a bundle, then `mesh-ca`. */
     readonly source: "bootstrap" | "mesh-ca";
-    /** The SPIFFE bundle sequence number; null when the bundle carried none (mesh-ca sends PEM, which has none). */
+    /** spiffe_sequence of the last bundle mesh-ca served (GET /v1/bundle.json); null before the first fetch. */
     readonly sequence: number | null;
     readonly roots: readonly RootStatus[];
   };
@@ -119,7 +119,7 @@ export function sidecarStatus(s: StatusSources): SidecarStatus {
     renewal: { nextAttemptAt: next ? next.toISOString() : null, failedAttempts: s.renewer.failedAttempts },
     bundle: {
       source: bundle === s.bootstrap ? "bootstrap" : "mesh-ca",
-      sequence: bundle.metadata.sequence ?? null,
+      sequence: s.renewer.bundleSequence ?? null,
       roots: bundle.roots.map(rootStatus),
     },
     policy: policyStatus(s),

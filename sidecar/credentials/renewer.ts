@@ -48,12 +48,22 @@ export class Renewer {
   /** The CA's spiffe_refresh_hint, once a bundle fetch has told it. */
   private refreshHintMs: number | undefined;
   private bundleFetched = false;
+  private sequence: number | undefined;
 
   constructor(private readonly deps: RenewerDeps) {}
 
   /** When the next SVID request is due (a renewal, or a retry after a failure); undefined while one is in flight or after stop. */
   get nextAttemptAt(): Date | undefined {
     return this.nextAt === undefined ? undefined : new Date(this.nextAt);
+  }
+
+  /**
+   * The spiffe_sequence of the last bundle mesh-ca served (undefined before
+   * the first fetch, or from a CA that sends none). Kept here, not on the
+   * bundle in force: an SVID answer carries the roots as PEM, without it.
+   */
+  get bundleSequence(): number | undefined {
+    return this.sequence;
   }
 
   /** Requests that failed in a row since the last SVID was installed (0 after a success). */
@@ -192,6 +202,7 @@ export class Renewer {
       this.bundleFetched = true;
       const { sequence, refreshHintSeconds } = bundle.metadata;
       if (sequence !== undefined) metrics.bundleSequence.set(sequence);
+      this.sequence = sequence;
       this.refreshHintMs = refreshHintSeconds === undefined ? undefined : refreshHintSeconds * 1000;
       if (store.updateBundle(bundle)) log.info({ roots: bundle.roots.length, sequence }, "trust bundle changed");
     } catch (err) {

@@ -108,6 +108,9 @@ describe("GET /status", () => {
     expect(next).toBeLessThan(Date.parse(s.svid?.notAfter as string));
     expect(s.renewal.failedAttempts).toBe(0);
     expect(s.bundle.source).toBe("mesh-ca");
+    // The CA's sequence, from its bundle.json (the SVID answer's PEM bundle carries none).
+    await waitFor("the bundle fetch", async () => (await status(sc)).json.bundle.sequence !== null);
+    expect((await status(sc)).json.bundle.sequence).toBe(ca.bundleSequence);
     expect(s.bundle.roots.map((r) => r.sha256)).toEqual([new X509Certificate(ca.bundlePem).fingerprint256]);
     expect(s.policy).toEqual({ file: sc.policyPath, sha256: sha256(DEFAULT_POLICY), loadedAt: expect.any(String), lastRefusal: null });
     expect(s.listeners).toEqual([
