@@ -131,7 +131,7 @@ async function rotateStatus(argv: string[], ctx: CommandContext): Promise<number
   }
   const dir = resolve(flags.dir as string);
   const settings = await settingsFor(dir, flags.config);
-  ctx.stdout.write((await rotationStatus(dir, { settings, now: new Date(ctx.clock.now()) })).join("\n"));
+  ctx.stdout.write((await rotationStatus(dir, { settings, now: new Date(ctx.clock.now()), configFile: flags.config })).join("\n"));
   return 0;
 }
 

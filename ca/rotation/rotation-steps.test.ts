@@ -150,6 +150,12 @@ describe("each step's effect on the files", () => {
     expect(later).toContain(`current   ${next.fingerprint256}`);
     expect(later).toMatch(/next step: mesh-ca rotate retire .*\n {2}safe now/);
   });
+
+  it("status repeats --config in the next-step command, so the next step waits by the same timings", async () => {
+    await prepare();
+    const text = (await rotationStatus(dir, { settings, now: at(SECOND), configFile: "deploy/local/ca.yaml" })).join("\n");
+    expect(text).toContain(`next step: mesh-ca rotate activate --dir ${dir} --config deploy/local/ca.yaml\n`);
+  });
 });
 
 describe("refusals, each changing nothing", () => {

@@ -13,12 +13,19 @@ import type { RotationRecord } from "./rotation-record.js";
 import { formatWait, type StepOptions } from "./step-support.js";
 import { nextStep } from "./step-timing.js";
 
+/** Where status read its timings from, so the next-step command it prints uses the same ones. */
+export interface StatusOptions extends Pick<StepOptions, "settings" | "now"> {
+  /** The `--config FILE` given to status, repeated in the next-step command; absent: DIR/ca.yaml. */
+  readonly configFile?: string | undefined;
+}
+
 /** The status report of `dir`, as lines for stdout. */
-export async function rotationStatus(dir: string, opts: Pick<StepOptions, "settings" | "now">): Promise<string[]> {
+export async function rotationStatus(dir: string, opts: StatusOptions): Promise<string[]> {
+  const config = opts.configFile === undefined ? "" : ` --config ${opts.configFile}`;
   const files = await CaFiles.read(dir);
   const record = rotationRecordOf(files);
   const check = { trustDomain: opts.settings.trustDomain, now: opts.now };
-  if (record?.pending) return interrupted(files, record, check);
+  if (record?.pending) return interrupted(files, record, check, config);
   const d = checkCaDirectory(files, check);
   const roles = new Map<string, string>();
   const signers: [string, SigningPair | undefined][] = [
@@ -37,7 +44,7 @@ export async function rotationStatus(dir: string, opts: Pick<StepOptions, "setti
   }
   lines.push(stateLine(d.state, d.record));
   const { step, safeAt } = nextStep(d.record, opts.settings);
-  lines.push(`next step: mesh-ca rotate ${step} --dir ${dir}`);
+  lines.push(`next step: mesh-ca rotate ${step} --dir ${dir}${config}`);
   if (step === "prepare") lines.push("  no rotation is in progress");
   else if (!safeAt || safeAt.getTime() <= opts.now.getTime()) lines.push(`  safe now${safeAt ? ` (since ${safeAt.toISOString()})` : ""}`);
   else lines.push(`  safe from ${safeAt.toISOString()} (in ${formatWait(safeAt.getTime() - opts.now.getTime())})`);
@@ -60,7 +67,7 @@ function table(rows: [string, X509Certificate][]): string[] {
 }
 
 /** A step was begun and not finished: what is known, and the command that finishes it. */
-function interrupted(files: CaFiles, record: RotationRecord, check: DirectoryCheck): string[] {
+function interrupted(files: CaFiles, record: RotationRecord, check: DirectoryCheck, config: string): string[] {
   const step = record.pending?.step ?? "prepare";
   const lines = [`CA directory ${files.dir}: "${step}" was begun and did not finish (${files.path("record")} marks it pending)`];
   try {
@@ -70,6 +77,6 @@ function interrupted(files: CaFiles, record: RotationRecord, check: DirectoryChe
   } catch (err) {
     lines.push(`the signing pair does not load right now: ${(err as Error).message}`);
   }
-  lines.push(`next step: mesh-ca rotate ${step} --dir ${files.dir} (finishes the interrupted step; mesh-ca serve keeps the last consistent set meanwhile)`, "");
+  lines.push(`next step: mesh-ca rotate ${step} --dir ${files.dir}${config} (finishes the interrupted step; mesh-ca serve keeps the last consistent set meanwhile)`, "");
   return lines;
 }
