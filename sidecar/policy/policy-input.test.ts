@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../lib/config/errors.js";
 import { UsageError } from "../../lib/cli/flags.js";
 import { loadPolicyInput, policyInput } from "./policy-input.js";
+import { configErrorLines } from "../../test/helpers/error-code.js";
 
 const POLICY = "version: 1\nlisteners:\n  http:\n    allow:\n      - spiffe://example.org/ns/web/sa/frontend\n";
 
@@ -16,15 +16,6 @@ function block(key: string, policy: string, indent = 4): string {
   return `  ${key}: |\n${policy.trimEnd().split("\n").map((l) => (l === "" ? "" : pad + l)).join("\n")}\n`;
 }
 
-function errorsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message.split("\n");
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("policyInput", () => {
   it("takes a plain policy file as it is", () => {
@@ -48,7 +39,7 @@ describe("policyInput", () => {
     const bad = "version: 1\nlisteners:\n  http:\n    allow:\n      - spiffe://Example.org/x\n    alow: []\n";
     const text = configMap(block("policy.yaml", bad));
     expect(text.split("\n")[10]).toBe("          - spiffe://Example.org/x"); // line 11: the policy's line 5, 4 spaces further right
-    expect(errorsOf(() => loadPolicyInput(policyInput(text, "cm.yaml")))).toEqual([
+    expect(configErrorLines(() => loadPolicyInput(policyInput(text, "cm.yaml")))).toEqual([
       expect.stringMatching(/^cm\.yaml:11:13: listeners\.http\.allow\[0\]: .*trust domain characters are limited/),
       "cm.yaml:12:9: listeners.http.alow: unknown key (expected one of: allow, deny, mode)",
     ]);
@@ -57,7 +48,7 @@ describe("policyInput", () => {
   it("places a YAML syntax error inside the block in the ConfigMap file, once", () => {
     const bad = "version: 1\nlisteners:\n  http:\n    allow:\n    - spiffe://example.org/a\n   - spiffe://example.org/b\n";
     const text = configMap(block("policy.yaml", bad));
-    expect(errorsOf(() => loadPolicyInput(policyInput(text, "cm.yaml")))).toEqual(["cm.yaml:12:5: YAML syntax: A block sequence may not be used as an implicit map key"]);
+    expect(configErrorLines(() => loadPolicyInput(policyInput(text, "cm.yaml")))).toEqual(["cm.yaml:12:5: YAML syntax: A block sequence may not be used as an implicit map key"]);
   });
 
   it("takes the only key whatever its name, or the one --key names", () => {
@@ -84,18 +75,18 @@ describe("policyInput", () => {
 
   it("explains a policy written as YAML under data instead of as a string, and a ConfigMap without data", () => {
     const nested = configMap("  policy.yaml:\n    version: 1\n    listeners: {}\n");
-    expect(errorsOf(() => policyInput(nested, "cm.yaml"))).toEqual([
+    expect(configErrorLines(() => policyInput(nested, "cm.yaml"))).toEqual([
       'cm.yaml:7:5: data.policy.yaml: expected the policy as a string, got a mapping: ConfigMap values are strings, so write "policy.yaml: |" and the policy indented below it',
     ]);
-    expect(errorsOf(() => policyInput("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n", "cm.yaml"))).toEqual([
+    expect(configErrorLines(() => policyInput("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n", "cm.yaml"))).toEqual([
       expect.stringMatching(/^cm\.yaml:1:1: data: ConfigMap x has no data mapping: the policy goes under data as "policy\.yaml: \|"/),
     ]);
-    expect(errorsOf(() => policyInput(configMap("  policy.yaml: \"\""), "cm.yaml"))).toEqual([expect.stringMatching(/^cm\.yaml:6:16: data\.policy\.yaml: is empty/)]);
+    expect(configErrorLines(() => policyInput(configMap("  policy.yaml: \"\""), "cm.yaml"))).toEqual([expect.stringMatching(/^cm\.yaml:6:16: data\.policy\.yaml: is empty/)]);
   });
 
   it("places errors in a quoted or folded value at the value's start, with the position inside it", () => {
     const quoted = configMap('  policy.yaml: "version: 2\\nlisteners: {}\\n"');
-    expect(errorsOf(() => loadPolicyInput(policyInput(quoted, "cm.yaml")))).toEqual([
+    expect(configErrorLines(() => loadPolicyInput(policyInput(quoted, "cm.yaml")))).toEqual([
       "cm.yaml:6:16: version: this sidecar understands policy version 1, got 2 (at line 1, column 10 of the policy.yaml value)",
     ]);
   });

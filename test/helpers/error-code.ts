@@ -1,3 +1,4 @@
+import { ConfigError } from "../../lib/config/errors.js";
 import type { CodedError } from "../../lib/errors.js";
 
 /**
@@ -13,4 +14,18 @@ export function thrownCode(errorClass: abstract new (...args: never[]) => CodedE
     throw err;
   }
   return "accepted";
+}
+
+/**
+ * The lines of the ConfigError that `fn` throws (one per problem, with
+ * FILE:LINE:COL). Fails when `fn` returns; rethrows any other error.
+ */
+export function configErrorLines(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message.split("\n");
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
 }
