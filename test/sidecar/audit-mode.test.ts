@@ -6,10 +6,9 @@
  * and refuses the next one; back to audit lets the peer in at once.
  */
 import { writeFile } from "node:fs/promises";
-import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeCa } from "./fake-ca.js";
-import { Backend, ID, logsWith, metricValue, startTestSidecar, TD, type TestSidecar, tlsExchange, waitFor } from "./harness.js";
+import { Backend, holdTlsConnection, ID, logsWith, metricValue, startTestSidecar, TD, type HeldConnection, type TestSidecar, tlsExchange, waitFor } from "./harness.js";
 
 let ca: FakeCa;
 let backend: Backend;
@@ -50,34 +49,9 @@ async function echo(id: string, text: string): Promise<string> {
   return (await tlsExchange(sc.port("http"), { identity: await ca.issue(id), bundlePem: ca.bundlePem, data: text })).received;
 }
 
-/** An open, proxied connection we can talk over and watch for closing. */
-async function openConn(id: string): Promise<{ socket: TLSSocket; closed: () => boolean; echo: (t: string) => Promise<string> }> {
-  const svid = await ca.issue(id);
-  const socket = await new Promise<TLSSocket>((resolve, reject) => {
-    const s = tlsConnect({ host: "127.0.0.1", port: sc.port("http"), ca: ca.bundlePem, cert: svid.chainPem, key: svid.keyPem, checkServerIdentity: () => undefined }, () => resolve(s));
-    s.on("error", reject);
-  });
-  let closed = false;
-  socket.on("error", () => undefined);
-  socket.on("close", () => (closed = true));
-  return {
-    socket,
-    closed: () => closed,
-    echo: (text) =>
-      new Promise((resolve, reject) => {
-        let got = "";
-        const onData = (d: Buffer): void => {
-          got += d.toString();
-          if (got.length >= text.length) {
-            socket.off("data", onData);
-            resolve(got);
-          }
-        };
-        socket.on("data", onData);
-        socket.once("close", () => reject(new Error("closed")));
-        socket.write(text);
-      }),
-  };
+/** An open, proxied connection to the audit listener. */
+function openConn(id: string): Promise<HeldConnection> {
+  return holdTlsConnection(ca, sc.port("http"), id);
 }
 
 describe("an audit-mode listener", () => {

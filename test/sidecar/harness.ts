@@ -226,6 +226,45 @@ export function tlsExchange(
   });
 }
 
+/** An mTLS connection held open to an inbound listener whose app echoes: for tests of what a reload does to it. */
+export interface HeldConnection {
+  readonly socket: TLSSocket;
+  /** True once the sidecar (or anyone) closed it. */
+  closed(): boolean;
+  /** Sends `text` and resolves with as many bytes back; rejects if the connection closes first. */
+  echo(text: string): Promise<string>;
+}
+
+/** Opens an mTLS connection as `id` (a fresh SVID from `ca`) to `port`, once the handshake is done. */
+export async function holdTlsConnection(ca: FakeCa, port: number, id: string): Promise<HeldConnection> {
+  const svid = await ca.issue(id);
+  const socket = await new Promise<TLSSocket>((resolve, reject) => {
+    const s = tlsConnect({ host: "127.0.0.1", port, ca: ca.bundlePem, cert: svid.chainPem, key: svid.keyPem, checkServerIdentity: () => undefined }, () => resolve(s));
+    s.on("error", reject);
+  });
+  let closed = false;
+  socket.on("error", () => undefined);
+  socket.on("close", () => (closed = true));
+  return {
+    socket,
+    closed: () => closed,
+    echo: (text) =>
+      new Promise((resolve, reject) => {
+        let got = "";
+        const onData = (d: Buffer): void => {
+          got += d.toString();
+          if (got.length >= text.length) {
+            socket.off("data", onData);
+            resolve(got);
+          }
+        };
+        socket.on("data", onData);
+        socket.once("close", () => reject(new Error("closed")));
+        socket.write(text);
+      }),
+  };
+}
+
 /** A plaintext exchange with a local (outbound) listener. */
 export function plainExchange(port: number, data: string, waitMs = 3_000): Promise<{ received: string; closed: boolean; error?: string }> {
   return new Promise((resolve) => {

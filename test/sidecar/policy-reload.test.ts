@@ -8,10 +8,9 @@
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeCa } from "./fake-ca.js";
-import { Backend, ID, logsWith, metricValue, startTestSidecar, TD, type TestSidecar, tlsExchange, waitFor } from "./harness.js";
+import { Backend, holdTlsConnection, ID, logsWith, metricValue, startTestSidecar, TD, type HeldConnection, type TestSidecar, tlsExchange, waitFor } from "./harness.js";
 
 let ca: FakeCa;
 let backend: Backend;
@@ -31,39 +30,8 @@ afterAll(async () => {
 const policyAllowing = (...ids: string[]): string => `version: 1\nlisteners:\n  http:\n    allow:\n${ids.map((id) => `      - ${id}\n`).join("")}`;
 
 /** An open, proxied connection we can talk over and watch for closing. */
-interface OpenConn {
-  socket: TLSSocket;
-  closed: boolean;
-  echo(text: string): Promise<string>;
-}
-
-async function openConn(port: number, id: string): Promise<OpenConn> {
-  const svid = await ca.issue(id);
-  const socket = await new Promise<TLSSocket>((resolve, reject) => {
-    const s = tlsConnect({ host: "127.0.0.1", port, ca: ca.bundlePem, cert: svid.chainPem, key: svid.keyPem, checkServerIdentity: () => undefined }, () => resolve(s));
-    s.on("error", reject);
-  });
-  const conn: OpenConn = {
-    socket,
-    closed: false,
-    echo: (text) =>
-      new Promise((resolve, reject) => {
-        let got = "";
-        const onData = (d: Buffer): void => {
-          got += d.toString();
-          if (got.length >= text.length) {
-            socket.off("data", onData);
-            resolve(got);
-          }
-        };
-        socket.on("data", onData);
-        socket.once("close", () => reject(new Error("closed")));
-        socket.write(text);
-      }),
-  };
-  socket.on("error", () => {});
-  socket.on("close", () => (conn.closed = true));
-  return conn;
+function openConn(port: number, id: string): Promise<HeldConnection> {
+  return holdTlsConnection(ca, port, id);
 }
 
 function reloads(sc: TestSidecar, result: "ok" | "error"): Promise<number> {
@@ -87,8 +55,8 @@ describe("policy hot reload", () => {
 
     await writeFile(sc.policyPath, policyAllowing(ID.frontend));
     await waitFor("the reload", async () => (await reloads(sc, "ok")) === 1);
-    await waitFor("the ops connection to be closed", () => ops.closed);
-    expect(frontend.closed).toBe(false);
+    await waitFor("the ops connection to be closed", () => ops.closed());
+    expect(frontend.closed()).toBe(false);
     expect(await frontend.echo("still here")).toBe("still here");
     expect(logsWith(sc.logs, "closing connection: the reloaded policy denies").map((l) => l.peer)).toEqual([ID.opsTool]);
 
